@@ -1,0 +1,35 @@
+//! huren-proto: the Huren log format and the rules every party applies to it.
+//!
+//! Every other crate (the node, the CLI, the auditor) depends on this one, so that signing,
+//! hashing, chain checks, membership, the ledger projection and the verdict exist once.
+//!
+//! - [`pb`]: protobuf types and gRPC stubs generated from `proto/huren/v1/*.proto`.
+//! - [`format`]: signing bytes, hashing, domain separation, strict Ed25519, chain links.
+//! - [`ids`]: market ids, the regulator's log name, report ids.
+//! - [`quantity`]: exact quantities and unit conversion.
+//! - [`validate`]: field validation of every event.
+//! - [`rules`]: recognition rules and their documented defaults.
+//! - [`trust`]: the signed trust list and membership over time.
+//! - [`ledger`]: the projection of all logs, admission of entries, and the verdict function.
+//! - [`token`]: the portable report token carried in a QR code.
+//! - [`time`]: UTC instants shown in China Standard Time.
+#![deny(missing_docs)]
+
+/// Generated protobuf messages and gRPC clients and servers.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("huren.v1");
+
+    /// Encoded file descriptors, for gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("huren_descriptor");
+}
+
+pub mod format;
+pub mod ids;
+pub mod ledger;
+pub mod quantity;
+pub mod rules;
+pub mod time;
+pub mod token;
+pub mod trust;
+pub mod validate;
