@@ -6,6 +6,7 @@
 //! - [`pb`]: protobuf types and gRPC stubs generated from `proto/huren/v1/*.proto`.
 //! - [`format`]: signing bytes, hashing, domain separation, strict Ed25519, chain links.
 //! - [`ids`]: market ids, the regulator's log name, report ids.
+//! - [`keyfile`]: secret key files and public keys in hex.
 //! - [`quantity`]: exact quantities and unit conversion.
 //! - [`validate`]: field validation of every event.
 //! - [`rules`]: recognition rules and their documented defaults.
@@ -26,6 +27,7 @@ pub mod pb {
 
 pub mod format;
 pub mod ids;
+pub mod keyfile;
 pub mod ledger;
 pub mod quantity;
 pub mod rules;
