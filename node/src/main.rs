@@ -1,1 +1,71 @@
-fn main() {}
+//! `huren-node`: parse the command line, set up logging, and call the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// One market's node of the Huren ledger.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs one market's node from a config file.
+    Run {
+        /// The node's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Runs seven markets on this machine with a day of rapid tests.
+    Devnet {
+        /// Folder for keys, configs, tokens and data (created if missing, reused if present).
+        #[arg(long, default_value = "devnet-data")]
+        dir: PathBuf,
+        /// gRPC ports are P+1..P+7, HTTP ports P+1001..P+1007.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+    },
+    /// Rebuilds a stopped node's state by replaying its store, and prints a digest of it.
+    Rebuild {
+        /// The node's TOML config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sled=warn,h2=warn,tower=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config } => {
+                let config = huren_node::config::Config::load(&config)?;
+                let running = huren_node::run::start(&config).await?;
+                huren_node::run::stop_signal().await;
+                running.stop().await;
+            }
+            Command::Devnet { dir, base_port } => {
+                huren_node::devnet::run(&dir, base_port).await?;
+            }
+            Command::Rebuild { config } => {
+                let config = huren_node::config::Config::load(&config)?;
+                let digest = huren_node::rebuild::rebuild(&config)?;
+                println!("{digest}");
+            }
+        }
+        Ok(())
+    })
+}

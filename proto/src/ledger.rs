@@ -222,6 +222,14 @@ pub struct Verdict {
     pub remaining: Option<u64>,
 }
 
+/// An entry whose signature holds under the key membership assigned when it was checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preverified {
+    /// The verified entry.
+    pub verified: VerifiedEntry,
+    key: [u8; 32],
+}
+
 /// How the verdict knows the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Knowledge {
@@ -351,6 +359,17 @@ impl Ledger {
         signed: SignedEntry,
         bounds: Option<TimeBounds>,
     ) -> Result<Admission, AdmitError> {
+        let checked = self.preverify(signed)?;
+        self.admit_preverified(checked, bounds)
+    }
+
+    /// The expensive half of [`Ledger::admit`], safe to run on many entries in parallel under
+    /// a shared borrow: finds the key membership assigns to the entry's claimed author and
+    /// seq, and checks the signature strictly under it.
+    ///
+    /// # Errors
+    /// [`AdmitError::Format`], [`AdmitError::Membership`] or [`AdmitError::Misplaced`].
+    pub fn preverify(&self, signed: SignedEntry) -> Result<Preverified, AdmitError> {
         if signed.body.len() > format::MAX_BODY_LEN {
             return Err(FormatError::TooLarge(signed.body.len()).into());
         }
@@ -365,6 +384,30 @@ impl Ledger {
         }
         let key = self.membership.key_for(&claimed.log, claimed.seq)?;
         let verified = VerifiedEntry::verify(&key, signed)?;
+        Ok(Preverified {
+            verified,
+            key: key.to_bytes(),
+        })
+    }
+
+    /// The cheap half of [`Ledger::admit`]: re-checks that membership still assigns the key
+    /// the signature was checked under, then places the entry relative to its log's head and
+    /// checks its event.
+    ///
+    /// # Errors
+    /// As [`Ledger::admit`].
+    pub fn admit_preverified(
+        &self,
+        checked: Preverified,
+        bounds: Option<TimeBounds>,
+    ) -> Result<Admission, AdmitError> {
+        let Preverified { verified, key } = checked;
+        let current = self
+            .membership
+            .key_for(&verified.entry.log, verified.entry.seq)?;
+        if current.to_bytes() != key {
+            return Err(FormatError::BadSignature("signed by a key no longer in force".into()).into());
+        }
         let entry = &verified.entry;
 
         let (head, head_hash) = self.head(&entry.log);
@@ -396,6 +439,41 @@ impl Ledger {
         format::check_link(head, &head_hash, entry)?;
         self.check_event(entry, bounds)?;
         Ok(Admission::Next(verified))
+    }
+
+    /// Checks the signature of an entry this node stored earlier, under the key in force at
+    /// its seq (a later suspension does not undo an entry accepted before it arrived). Safe to
+    /// run in parallel; pair with [`Ledger::restore`].
+    ///
+    /// # Errors
+    /// [`AdmitError::Format`] or [`AdmitError::Membership`] for an unknown author.
+    pub fn restore_preverify(&self, signed: SignedEntry) -> Result<Preverified, AdmitError> {
+        let claimed = format::decode_entry(&signed.body)?;
+        let key = self.membership.key_at(&claimed.log, claimed.seq)?;
+        let verified = VerifiedEntry::verify(&key, signed)?;
+        Ok(Preverified {
+            verified,
+            key: key.to_bytes(),
+        })
+    }
+
+    /// Replays a stored entry whose signature [`Ledger::restore_preverify`] checked: it must
+    /// be the next entry of its log. Returns the applied entry.
+    ///
+    /// # Errors
+    /// [`AdmitError::Format`] with a broken chain, or a key no longer in force.
+    pub fn restore(&mut self, checked: Preverified) -> Result<VerifiedEntry, AdmitError> {
+        let Preverified { verified, key } = checked;
+        let current = self
+            .membership
+            .key_at(&verified.entry.log, verified.entry.seq)?;
+        if current.to_bytes() != key {
+            return Err(FormatError::BadSignature("signed by a key not in force".into()).into());
+        }
+        let (head, head_hash) = self.head(&verified.entry.log);
+        format::check_link(head, &head_hash, &verified.entry)?;
+        self.apply(&verified);
+        Ok(verified)
     }
 
     /// Checks an event's fields and that it belongs in its log; shared by admission and by a
@@ -1005,4 +1083,42 @@ fn effective_revocation(record: &ReportRecord, issued: &Issued) -> Option<Revoca
 
 fn valid_disposal(d: &Disposal, issued: &Issued) -> bool {
     d.by == issued.market || d.by == REGULATOR_LOG
+}
+
+impl Ledger {
+    /// A canonical text of the whole derived state at `at_ms`: every log's head and frozen
+    /// mark, the rules version, and for every report its status, draws, remainder,
+    /// revocation, intakes and disposals, sorted. Two ledgers hold the same state exactly when
+    /// their snapshots are equal; a live node and a replay of its store are compared this way.
+    pub fn snapshot(&self, at_ms: i64) -> Vec<String> {
+        let mut lines = vec![format!("rules {}", self.rules.version)];
+        for (log, seq, hash, frozen) in self.heads() {
+            lines.push(format!("head {log} {seq} {} {frozen:?}", hex::encode(hash)));
+        }
+        let mut ids: Vec<&String> = self.reports.keys().collect();
+        ids.sort();
+        for id in ids {
+            let record = &self.reports[id];
+            let state = self.state(id, at_ms);
+            let mut intakes: Vec<String> = record
+                .intakes
+                .iter()
+                .map(|i| format!("{}:{}:{}:{:?}", i.market, i.seq, i.accepted, i.amount.map(|a| a.base)))
+                .collect();
+            intakes.sort();
+            let mut disposals: Vec<String> =
+                record.disposals.iter().map(|d| format!("{}:{}", d.by, d.seq)).collect();
+            disposals.sort();
+            lines.push(format!(
+                "report {id} issued={} state={:?} intakes=[{}] disposals=[{}] revocations={}",
+                record.issued.is_some(),
+                state,
+                intakes.join(","),
+                disposals.join(","),
+                record.revocations.len()
+            ));
+        }
+        lines.push(format!("forks {}", self.forks.len()));
+        lines
+    }
 }

@@ -138,6 +138,29 @@ impl Membership {
         Ok(key)
     }
 
+    /// The key in force for entry `seq` of `log`, whether or not the market is suspended
+    /// there. For replaying entries a node already accepted; new entries go through
+    /// [`Membership::key_for`].
+    ///
+    /// # Errors
+    /// [`MembershipError::UnknownAuthor`].
+    pub fn key_at(&self, log: &str, seq: u64) -> Result<VerifyingKey, MembershipError> {
+        if log == REGULATOR_LOG {
+            return Ok(self.regulator_key);
+        }
+        let member = self
+            .members
+            .get(log)
+            .ok_or_else(|| MembershipError::UnknownAuthor(log.into()))?;
+        Ok(member
+            .keys
+            .iter()
+            .rev()
+            .find(|(first, _)| *first <= seq)
+            .map(|(_, k)| *k)
+            .unwrap_or(member.keys[0].1))
+    }
+
     /// A market's record, if it is a member.
     pub fn market(&self, id: &str) -> Option<&Market> {
         self.members.get(id).map(|m| &m.info)

@@ -328,3 +328,12 @@ pub fn market(m: &crate::pb::Market) -> Result<(), FieldError> {
     text("market.grpc_addr", &m.grpc_addr, MAX_TEXT_CHARS, false)?;
     text("market.http_addr", &m.http_addr, MAX_TEXT_CHARS, false)
 }
+
+/// Validates a required free-text field of a request (a product name, say): not empty, at
+/// most [`MAX_TEXT_CHARS`] characters, no control characters.
+///
+/// # Errors
+/// [`FieldError`] on `field`.
+pub fn required_text(field: &str, value: &str) -> Result<(), FieldError> {
+    text(field, value, MAX_TEXT_CHARS, true)
+}
