@@ -277,17 +277,20 @@ impl Node {
         forks: Vec<ForkEvidence>,
         local: bool,
     ) -> Result<Ingested, NodeError> {
-        let node = Arc::clone(self);
-        let checked = tokio::task::spawn_blocking(move || {
-            use rayon::prelude::*;
-            let ledger = node.ledger.read();
-            entries
-                .into_par_iter()
-                .map(|e| ledger.preverify(e).map_err(|e| e.to_string()))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|_| stopped())?;
+        // Signatures are checked against a snapshot of membership, off the async threads and
+        // without holding the ledger; the writer re-checks that the key is still in force.
+        let membership = self.ledger.read().membership().clone();
+        let check = move |e| huren_proto::ledger::preverify(&membership, e).map_err(|e| e.to_string());
+        let checked = if entries.len() < 32 {
+            entries.into_iter().map(check).collect()
+        } else {
+            tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                entries.into_par_iter().map(check).collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|_| stopped())?
+        };
         let (reply, rx) = oneshot::channel();
         self.send(Job::Ingest {
             entries: checked,

@@ -71,10 +71,17 @@ impl Store {
 
     /// Makes every committed write durable. Many commits share one flush (group commit).
     ///
+    /// This runs sled's blocking `flush` on a blocking thread: sled 0.34's `flush_async` can
+    /// leave its future unwoken when several databases in one process flush at once (as the
+    /// seven nodes of a devnet do), which hangs the writer.
+    ///
     /// # Errors
     /// [`NodeError::Storage`].
     pub async fn flush(&self) -> Result<(), NodeError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| NodeError::Storage(format!("flush task failed: {e}")))??;
         Ok(())
     }
 
