@@ -67,8 +67,9 @@ pub fn parse_public_key(bytes: &[u8]) -> Result<VerifyingKey, FormatError> {
     if key.is_weak() {
         return Err(FormatError::BadKey("small-order key".into()));
     }
-    // A non-canonical encoding decompresses but re-encodes differently.
-    if key.to_bytes() != array {
+    // A non-canonical encoding (y ≥ p) decompresses but re-encodes differently. Compare with
+    // the point's own encoding: `key.to_bytes()` only echoes the bytes it was given.
+    if key.to_edwards().compress().to_bytes() != array {
         return Err(FormatError::BadKey("non-canonical encoding".into()));
     }
     Ok(key)

@@ -370,24 +370,7 @@ impl Ledger {
     /// # Errors
     /// [`AdmitError::Format`], [`AdmitError::Membership`] or [`AdmitError::Misplaced`].
     pub fn preverify(&self, signed: SignedEntry) -> Result<Preverified, AdmitError> {
-        if signed.body.len() > format::MAX_BODY_LEN {
-            return Err(FormatError::TooLarge(signed.body.len()).into());
-        }
-        // Which key to check against depends on who claims to have written it; the claim is
-        // only trusted once the signature under that key holds.
-        let claimed = format::decode_entry(&signed.body)?;
-        if !ids::valid_log_name(&claimed.log) {
-            return Err(AdmitError::Misplaced(format!(
-                "{:?} is not a log name",
-                claimed.log
-            )));
-        }
-        let key = self.membership.key_for(&claimed.log, claimed.seq)?;
-        let verified = VerifiedEntry::verify(&key, signed)?;
-        Ok(Preverified {
-            verified,
-            key: key.to_bytes(),
-        })
+        preverify(&self.membership, signed)
     }
 
     /// The cheap half of [`Ledger::admit`]: re-checks that membership still assigns the key
@@ -1035,6 +1018,32 @@ impl Ledger {
             remaining,
         }
     }
+}
+
+/// [`Ledger::preverify`] against a membership snapshot, so that many entries can be checked
+/// in parallel without holding the ledger.
+///
+/// # Errors
+/// [`AdmitError::Format`], [`AdmitError::Membership`] or [`AdmitError::Misplaced`].
+pub fn preverify(membership: &Membership, signed: SignedEntry) -> Result<Preverified, AdmitError> {
+    if signed.body.len() > format::MAX_BODY_LEN {
+        return Err(FormatError::TooLarge(signed.body.len()).into());
+    }
+    // Which key to check against depends on who claims to have written it; the claim is only
+    // trusted once the signature under that key holds.
+    let claimed = format::decode_entry(&signed.body)?;
+    if !ids::valid_log_name(&claimed.log) {
+        return Err(AdmitError::Misplaced(format!(
+            "{:?} is not a log name",
+            claimed.log
+        )));
+    }
+    let key = membership.key_for(&claimed.log, claimed.seq)?;
+    let verified = VerifiedEntry::verify(&key, signed)?;
+    Ok(Preverified {
+        verified,
+        key: key.to_bytes(),
+    })
 }
 
 fn unit_of(report: &ReportIssued) -> &str {
