@@ -1,5 +1,5 @@
 //! Names of things in the ledger: market ids, the regulator's log name, and report ids.
-//! A report's id is derived from where it sits ("<market>-<seq>"), so it can be found in any
+//! A report's id is derived from where it sits (`<market>-<seq>`), so it can be found in any
 //! node's copy of the issuer's log without a lookup table that could disagree.
 
 /// The name of the regulator's log.

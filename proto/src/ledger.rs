@@ -389,7 +389,9 @@ impl Ledger {
             .membership
             .key_for(&verified.entry.log, verified.entry.seq)?;
         if current.to_bytes() != key {
-            return Err(FormatError::BadSignature("signed by a key no longer in force".into()).into());
+            return Err(
+                FormatError::BadSignature("signed by a key no longer in force".into()).into(),
+            );
         }
         let entry = &verified.entry;
 
@@ -479,7 +481,20 @@ impl Ledger {
             field: "event".into(),
             message: "must be set".into(),
         })?;
-        validate::event(event, None)?;
+        if entry.time_ms <= 0 {
+            return Err(FieldError {
+                field: "time".into(),
+                message: "entry clock must be set".into(),
+            }
+            .into());
+        }
+        // Times inside the event (sampling, testing, disposal) may not be later than the entry
+        // that records them, beyond the allowed skew.
+        let own_clock = TimeBounds {
+            now_ms: entry.time_ms,
+            skew_ms: self.rules.clock_skew_ms,
+        };
+        validate::event(event, Some(own_clock))?;
         let kind = event
             .kind
             .as_ref()
@@ -1112,11 +1127,22 @@ impl Ledger {
             let mut intakes: Vec<String> = record
                 .intakes
                 .iter()
-                .map(|i| format!("{}:{}:{}:{:?}", i.market, i.seq, i.accepted, i.amount.map(|a| a.base)))
+                .map(|i| {
+                    format!(
+                        "{}:{}:{}:{:?}",
+                        i.market,
+                        i.seq,
+                        i.accepted,
+                        i.amount.map(|a| a.base)
+                    )
+                })
                 .collect();
             intakes.sort();
-            let mut disposals: Vec<String> =
-                record.disposals.iter().map(|d| format!("{}:{}", d.by, d.seq)).collect();
+            let mut disposals: Vec<String> = record
+                .disposals
+                .iter()
+                .map(|d| format!("{}:{}", d.by, d.seq))
+                .collect();
             disposals.sort();
             lines.push(format!(
                 "report {id} issued={} state={:?} intakes=[{}] disposals=[{}] revocations={}",

@@ -4,7 +4,7 @@
 //! hashing, chain checks, membership, the ledger projection and the verdict exist once.
 //!
 //! - [`pb`]: protobuf types and gRPC stubs generated from `proto/huren/v1/*.proto`.
-//! - [`format`]: signing bytes, hashing, domain separation, strict Ed25519, chain links.
+//! - [`format`](mod@format): signing bytes, hashing, domain separation, strict Ed25519, chains.
 //! - [`ids`]: market ids, the regulator's log name, report ids.
 //! - [`keyfile`]: secret key files and public keys in hex.
 //! - [`quantity`]: exact quantities and unit conversion.
@@ -14,6 +14,8 @@
 //! - [`ledger`]: the projection of all logs, admission of entries, and the verdict function.
 //! - [`token`]: the portable report token carried in a QR code.
 //! - [`time`]: UTC instants shown in China Standard Time.
+//! - `testkit` (feature `testkit`, and in this crate's tests): fixed keys and a small signed
+//!   network for tests of every crate.
 #![deny(missing_docs)]
 
 /// Generated protobuf messages and gRPC clients and servers.
@@ -35,3 +37,6 @@ pub mod time;
 pub mod token;
 pub mod trust;
 pub mod validate;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
