@@ -222,3 +222,27 @@ pub fn new_token() -> String {
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_example_config_has_the_shape_nodes_read() {
+        let text = include_str!("../../deploy/config.example.toml");
+        let config: Config = toml::from_str(text).expect("deploy/config.example.toml parses");
+        assert_eq!(config.market, "shanxi");
+        assert_eq!(config.http_addr().port(), 8101);
+        assert_eq!(config.tokens.len(), 4);
+        // Its placeholders are not real values, and the checks say which one is missing.
+        assert!(config.check().unwrap_err().starts_with("regulator_key"));
+    }
+
+    #[test]
+    fn the_http_port_defaults_to_the_grpc_port_plus_1000() {
+        let mut text = include_str!("../../deploy/config.example.toml").to_string();
+        text = text.replace("http_listen = \"0.0.0.0:8101\"\n", "");
+        let config: Config = toml::from_str(&text).unwrap();
+        assert_eq!(config.http_addr().port(), 8101);
+    }
+}

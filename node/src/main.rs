@@ -29,6 +29,10 @@ enum Command {
         /// gRPC ports are P+1..P+7, HTTP ports P+1001..P+1007.
         #[arg(long, default_value_t = 7100)]
         base_port: u16,
+        /// Only create the folder (keys, trust list, configs, tokens) and exit; deploy/ starts
+        /// the seven nodes from it as separate processes.
+        #[arg(long)]
+        init_only: bool,
     },
     /// Rebuilds a stopped node's state by replaying its store, and prints a digest of it.
     Rebuild {
@@ -38,8 +42,15 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("huren-node: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -57,7 +68,13 @@ fn main() -> anyhow::Result<()> {
                 huren_node::run::stop_signal().await;
                 running.stop().await;
             }
-            Command::Devnet { dir, base_port } => {
+            Command::Devnet { dir, base_port, init_only: true } => {
+                let layout = huren_node::devnet::create(&dir, base_port)?;
+                for market in &layout.markets {
+                    println!("{}", market.config.display());
+                }
+            }
+            Command::Devnet { dir, base_port, init_only: false } => {
                 huren_node::devnet::run(&dir, base_port).await?;
             }
             Command::Rebuild { config } => {
