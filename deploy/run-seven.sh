@@ -9,7 +9,7 @@ dir="${1:-deploy-data}"
 base_port="${2:-7100}"
 
 cargo build --release -p huren-node -p huren-client
-node=target/release/huren-node
+node="${CARGO_TARGET_DIR:-target}/release/huren-node"
 configs=$("$node" devnet --dir "$dir" --base-port "$base_port" --init-only)
 
 pids=()
