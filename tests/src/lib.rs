@@ -27,6 +27,16 @@ pub const IDS: [&str; 7] = [
     "market7",
 ];
 
+/// How a test network's nodes are started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Each node also serves HTTP (JSON API, board, report pages) on a port the OS picked;
+    /// the trust list advertises it as the market's `http_addr`.
+    pub http: bool,
+    /// Most entries per replication batch; 0 means 500.
+    pub batch_entries: u32,
+}
+
 /// A running test network.
 pub struct Testnet {
     /// Holds every store; removed when the network is dropped.
@@ -43,6 +53,8 @@ pub struct Testnet {
     pub faults: Arc<Faults>,
     /// Each node's gRPC address (kept across restarts).
     pub addrs: Vec<SocketAddr>,
+    /// Each node's HTTP address when started with [`Options::http`] (kept across restarts).
+    pub http_addrs: Vec<Option<SocketAddr>>,
     nodes: Vec<Option<Running>>,
     settings: Settings,
 }
@@ -55,6 +67,11 @@ pub fn token(role: &str, market: &str) -> String {
 impl Testnet {
     /// Starts `n` nodes (at most seven), fully meshed, pulling every `pull_ms`.
     pub async fn start(n: usize, pull_ms: u64) -> Self {
+        Self::start_with(n, pull_ms, Options::default()).await
+    }
+
+    /// As [`Testnet::start`], with `options`.
+    pub async fn start_with(n: usize, pull_ms: u64, options: Options) -> Self {
         assert!(n <= IDS.len());
         let markets: Vec<String> = IDS[..n].iter().map(|s| s.to_string()).collect();
         let keys: Vec<SigningKey> = (0..n)
@@ -70,6 +87,22 @@ impl Testnet {
             );
         }
         let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let mut http_listeners = Vec::new();
+        for _ in 0..n {
+            http_listeners.push(if options.http {
+                Some(
+                    tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("bind loopback"),
+                )
+            } else {
+                None
+            });
+        }
+        let http_addrs: Vec<Option<SocketAddr>> = http_listeners
+            .iter()
+            .map(|l| l.as_ref().map(|l| l.local_addr().unwrap()))
+            .collect();
         let market_records = (0..n)
             .map(|i| pb::Market {
                 id: markets[i].clone(),
@@ -77,7 +110,9 @@ impl Testnet {
                 name_latin: markets[i].clone(),
                 public_key: keys[i].verifying_key().to_bytes().to_vec(),
                 grpc_addr: format!("http://{}", addrs[i]),
-                http_addr: String::new(),
+                http_addr: http_addrs[i]
+                    .map(|a| format!("http://{a}"))
+                    .unwrap_or_default(),
             })
             .collect();
         let trust = huren_proto::trust::sign_trust_list(&regulator, "test", market_records, 1);
@@ -89,14 +124,19 @@ impl Testnet {
             trust,
             faults: Arc::new(Faults::seeded(7)),
             addrs,
+            http_addrs,
             nodes: (0..n).map(|_| None).collect(),
             settings: Settings {
                 pull_interval: Duration::from_millis(pull_ms),
-                batch_entries: 500,
+                batch_entries: if options.batch_entries == 0 {
+                    500
+                } else {
+                    options.batch_entries
+                },
             },
         };
-        for (i, listener) in listeners.into_iter().enumerate() {
-            net.launch(i, listener).await;
+        for (i, (listener, http)) in listeners.into_iter().zip(http_listeners).enumerate() {
+            net.launch(i, listener, http).await;
         }
         net
     }
@@ -106,7 +146,12 @@ impl Testnet {
             .expect("test trust list verifies")
     }
 
-    async fn launch(&mut self, i: usize, grpc: tokio::net::TcpListener) {
+    async fn launch(
+        &mut self,
+        i: usize,
+        grpc: tokio::net::TcpListener,
+        http: Option<tokio::net::TcpListener>,
+    ) {
         let me = &self.markets[i];
         let mut tokens = vec![
             TokenEntry {
@@ -151,7 +196,7 @@ impl Testnet {
             clock: Arc::new(SystemClock),
             tokens,
             grpc,
-            http: None,
+            http,
             peers,
             settings: self.settings,
             faults: Arc::clone(&self.faults),
@@ -173,21 +218,23 @@ impl Testnet {
         }
     }
 
-    /// Restarts node `i` on its old port, from its store.
+    /// Restarts node `i` on its old port (and its old HTTP port), from its store.
     pub async fn restart(&mut self, i: usize) {
-        let mut tries = 0;
-        let listener = loop {
-            match tokio::net::TcpListener::bind(self.addrs[i]).await {
-                Ok(l) => break l,
-                Err(e) if tries < 50 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("port {} did not come free: {e}", self.addrs[i]),
-            }
+        let listener = rebind(self.addrs[i]).await;
+        let http = match self.http_addrs[i] {
+            Some(addr) => Some(rebind(addr).await),
+            None => None,
         };
-        self.launch(i, listener).await;
+        self.launch(i, listener, http).await;
+    }
+
+    /// Node `i`'s HTTP base URL, e.g. `http://127.0.0.1:40123`.
+    ///
+    /// # Panics
+    /// If the network was started without [`Options::http`].
+    pub fn http_url(&self, i: usize) -> String {
+        let addr = self.http_addrs[i].expect("the network was started with Options { http: true }");
+        format!("http://{addr}")
     }
 
     /// A gRPC client of node `i`.
@@ -204,10 +251,30 @@ impl Testnet {
             .expect("connect to node")
     }
 
+    /// The folder of node `i`'s store.
+    pub fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(&self.markets[i])
+    }
+
     /// Stops every node.
     pub async fn shutdown(mut self) {
         for i in 0..self.nodes.len() {
             self.stop(i).await;
+        }
+    }
+}
+
+/// Binds `addr` again once a stopped node has let go of it (up to five seconds).
+async fn rebind(addr: SocketAddr) -> tokio::net::TcpListener {
+    let mut tries = 0;
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(_) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("port {addr} did not come free: {e}"),
         }
     }
 }
