@@ -435,25 +435,44 @@ impl Ledger {
     pub fn restore_preverify(&self, signed: SignedEntry) -> Result<Preverified, AdmitError> {
         let claimed = format::decode_entry(&signed.body)?;
         let key = self.membership.key_at(&claimed.log, claimed.seq)?;
-        let verified = VerifiedEntry::verify(&key, signed)?;
-        Ok(Preverified {
-            verified,
-            key: key.to_bytes(),
-        })
+        match VerifiedEntry::verify(&key, signed.clone()) {
+            Ok(verified) => Ok(Preverified {
+                verified,
+                key: key.to_bytes(),
+            }),
+            Err(first) => {
+                // A node that had not yet received a key rotation accepted entries under the
+                // market's earlier key; they stay what they were when stored (the auditor
+                // reports them), rather than making the store unreadable.
+                for earlier in self.membership.keys_of(&claimed.log) {
+                    if let Ok(verified) = VerifiedEntry::verify(&earlier, signed.clone()) {
+                        return Ok(Preverified {
+                            verified,
+                            key: earlier.to_bytes(),
+                        });
+                    }
+                }
+                Err(first.into())
+            }
+        }
     }
 
     /// Replays a stored entry whose signature [`Ledger::restore_preverify`] checked: it must
     /// be the next entry of its log. Returns the applied entry.
     ///
     /// # Errors
-    /// [`AdmitError::Format`] with a broken chain, or a key no longer in force.
+    /// [`AdmitError::Format`] with a broken chain, or a key the market never held.
     pub fn restore(&mut self, checked: Preverified) -> Result<VerifiedEntry, AdmitError> {
         let Preverified { verified, key } = checked;
-        let current = self
+        let known = self
             .membership
-            .key_at(&verified.entry.log, verified.entry.seq)?;
-        if current.to_bytes() != key {
-            return Err(FormatError::BadSignature("signed by a key not in force".into()).into());
+            .keys_of(&verified.entry.log)
+            .iter()
+            .any(|k| k.to_bytes() == key);
+        if !known {
+            return Err(
+                FormatError::BadSignature("signed by a key the market never held".into()).into(),
+            );
         }
         let (head, head_hash) = self.head(&verified.entry.log);
         format::check_link(head, &head_hash, &verified.entry)?;
@@ -872,6 +891,17 @@ impl Ledger {
             id.clone(),
             self.judge(&id, &issued, Knowledge::TokenOnly, lot, reasons),
         )
+    }
+
+    /// The verdict on a report as [`Knowledge::TokenOnly`] judges it (from the report itself
+    /// and this ledger's membership and rules; no revocations, draws or forks), for a report
+    /// this ledger need not hold. `issued` must come from an entry whose signature was checked
+    /// (for example another ledger's [`ReportRecord::issued`]); it is not checked again. The
+    /// auditor uses it to judge an intake with the membership and rules the receiving market
+    /// had when it decided.
+    pub fn verdict_on_issued(&self, issued: &Issued, lot: &Lot) -> Verdict {
+        let id = ids::report_id(&issued.market, issued.seq);
+        self.judge(&id, issued, Knowledge::TokenOnly, lot, Vec::new())
     }
 
     fn judge(

@@ -161,6 +161,18 @@ impl Membership {
             .unwrap_or(member.keys[0].1))
     }
 
+    /// Every key a log's author has held, oldest first (the regulator's one key for its log);
+    /// empty for an unknown author.
+    pub fn keys_of(&self, log: &str) -> Vec<VerifyingKey> {
+        if log == REGULATOR_LOG {
+            return vec![self.regulator_key];
+        }
+        self.members
+            .get(log)
+            .map(|m| m.keys.iter().map(|(_, k)| *k).collect())
+            .unwrap_or_default()
+    }
+
     /// A market's record, if it is a member.
     pub fn market(&self, id: &str) -> Option<&Market> {
         self.members.get(id).map(|m| &m.info)

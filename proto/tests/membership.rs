@@ -225,3 +225,31 @@ fn a_trust_list_naming_a_market_twice_or_with_a_weak_key_is_refused() {
     let list = trust::sign_trust_list(&regulator, "testnet", vec![weak], T0);
     assert!(Membership::from_trust_list(&list, &regulator.verifying_key()).is_err());
 }
+
+#[test]
+fn entries_stored_under_the_old_key_before_a_rotation_arrived_still_replay() {
+    // A node accepted shanxi's seq 1 and 2 under the old key; the rotation (effective from
+    // seq 2) reached it only afterwards. Replaying its store must not fail on them.
+    let net = Network::new();
+    let mut live = net.ledger();
+    let mut shanxi = net.author("shanxi");
+    let one = shanxi.next(report(), T0);
+    let two = shanxi.next(report(), T0);
+    testkit::append(&mut live, one.clone());
+    testkit::append(&mut live, two.clone());
+    let mut regulator = net.author("regulator");
+    let rotation = regulator.next(testkit::rotate("shanxi", &testkit::key("shanxi-2"), 2), T0);
+    testkit::append(&mut live, rotation.clone());
+
+    let mut replay = net.ledger();
+    let r = replay.restore_preverify(rotation).unwrap();
+    replay.restore(r).unwrap();
+    for entry in [one, two] {
+        let checked = replay.restore_preverify(entry).expect("accepted before the rotation");
+        replay.restore(checked).unwrap();
+    }
+    assert_eq!(replay.head("shanxi").0, 2);
+    // New entries under the old key are still refused.
+    let three = shanxi.next(report(), T0);
+    assert!(replay.admit(three, None).is_err());
+}
