@@ -280,7 +280,8 @@ impl Node {
         // Signatures are checked against a snapshot of membership, off the async threads and
         // without holding the ledger; the writer re-checks that the key is still in force.
         let membership = self.ledger.read().membership().clone();
-        let check = move |e| huren_proto::ledger::preverify(&membership, e).map_err(|e| e.to_string());
+        let check =
+            move |e| huren_proto::ledger::preverify(&membership, e).map_err(|e| e.to_string());
         let checked = if entries.len() < 32 {
             entries.into_iter().map(check).collect()
         } else {
@@ -346,7 +347,7 @@ impl Node {
 
     async fn run_batch(&self, jobs: Vec<Job>) {
         let mut batch = Batch::default();
-        let mut replies: Vec<Box<dyn FnOnce(Result<(), &NodeError>) + Send>> = Vec::new();
+        let mut replies: Vec<Reply> = Vec::new();
         {
             let mut ledger = self.ledger.write();
             for job in jobs {
@@ -397,7 +398,7 @@ impl Node {
         job: Job,
         ledger: &mut Ledger,
         batch: &mut Batch,
-    ) -> Box<dyn FnOnce(Result<(), &NodeError>) + Send> {
+    ) -> Reply {
         match job {
             Job::Append {
                 request_id,
@@ -794,6 +795,9 @@ impl Node {
     }
 }
 
+/// Answers one job's caller once the batch's flush is known to have succeeded or failed.
+type Reply = Box<dyn FnOnce(Result<(), &NodeError>) + Send>;
+
 #[derive(Default)]
 struct Batch {
     entries: Vec<VerifiedEntry>,
@@ -810,7 +814,7 @@ fn stopped() -> NodeError {
 fn deferred<T: Send + 'static>(
     reply: oneshot::Sender<Result<T, NodeError>>,
     result: Result<T, NodeError>,
-) -> Box<dyn FnOnce(Result<(), &NodeError>) + Send> {
+) -> Reply {
     Box::new(move |flushed| {
         let answer = match (result, flushed) {
             (Err(e), _) => Err(e),

@@ -17,6 +17,9 @@ use tonic::transport::Channel;
 
 const TOKEN: &str = "crash-test-issuer-token";
 
+/// Acknowledged appends: request number → (seq, entry hash) as the node answered.
+type Acked = Arc<Mutex<BTreeMap<usize, (u64, Vec<u8>)>>>;
+
 /// Kills the node process when dropped, so a failing test leaves nothing running.
 struct NodeProcess(Child);
 
@@ -70,7 +73,11 @@ fn write_network(dir: &Path) -> (std::path::PathBuf, std::net::SocketAddr) {
 }
 
 fn start(config: &Path, log: &Path) -> NodeProcess {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_huren-node"))
         .args(["run", "--config"])
         .arg(config)
@@ -97,12 +104,16 @@ async fn connect(addr: std::net::SocketAddr) -> LedgerClient<Channel> {
 /// The `n`th request of the stream: the same request id always carries the same report.
 fn request(n: usize, day_start_ms: i64) -> pb::IssueReportRequest {
     let report = huren_client::sample::day("shanxi", n as u64, 1, day_start_ms).remove(0);
-    pb::IssueReportRequest { request_id: format!("crash-{n}"), report: Some(report) }
+    pb::IssueReportRequest {
+        request_id: format!("crash-{n}"),
+        report: Some(report),
+    }
 }
 
 fn authed<T>(message: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
-    r.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     r
 }
 
@@ -114,7 +125,11 @@ async fn verify_chain(
     let mut hashes = Vec::new();
     let mut head = (0u64, format::GENESIS_PREV_HASH);
     loop {
-        let request = pb::ReadLogRequest { log: "shanxi".into(), from: head.0 + 1, limit: 1000 };
+        let request = pb::ReadLogRequest {
+            log: "shanxi".into(),
+            from: head.0 + 1,
+            limit: 1000,
+        };
         let reply = client.read_log(request).await.unwrap().into_inner();
         if reply.entries.is_empty() {
             break;
@@ -134,9 +149,11 @@ async fn verify_chain(
 async fn a_node_killed_mid_stream_restarts_with_every_acknowledged_entry_in_a_verifying_chain() {
     let dir = tempfile::tempdir().unwrap();
     let (config, addr) = write_network(dir.path());
-    let key = keyfile::read_secret(&dir.path().join("market.key")).unwrap().verifying_key();
+    let key = keyfile::read_secret(&dir.path().join("market.key"))
+        .unwrap()
+        .verifying_key();
     let log = dir.path().join("node.log");
-    let acked: Arc<Mutex<BTreeMap<usize, (u64, Vec<u8>)>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let mut next = 0usize;
     let now = huren_node::clock::Clock::now_ms(&huren_node::clock::SystemClock);
     let day_start = now - 13 * 3_600_000;
@@ -176,7 +193,10 @@ async fn a_node_killed_mid_stream_restarts_with_every_acknowledged_entry_in_a_ve
             let _ = w.await;
         }
         let now = acked.lock().unwrap().len();
-        assert!(now > started, "round {round}: appends were acknowledged before the kill");
+        assert!(
+            now > started,
+            "round {round}: appends were acknowledged before the kill"
+        );
     }
 
     let _node = start(&config, &log);
@@ -187,11 +207,19 @@ async fn a_node_killed_mid_stream_restarts_with_every_acknowledged_entry_in_a_ve
         let held = hashes
             .get(*seq as usize - 1)
             .unwrap_or_else(|| panic!("acknowledged request {n} (seq {seq}) is missing"));
-        assert_eq!(held.as_slice(), hash.as_slice(), "request {n}: seq {seq} holds what was acked");
+        assert_eq!(
+            held.as_slice(),
+            hash.as_slice(),
+            "request {n}: seq {seq} holds what was acked"
+        );
     }
     // A retry of an acknowledged request after the crash appends nothing.
     let (n, (seq, hash)) = acked.iter().next().map(|(n, v)| (*n, v.clone())).unwrap();
-    let retry = client.issue_report(authed(request(n, day_start))).await.unwrap().into_inner();
+    let retry = client
+        .issue_report(authed(request(n, day_start)))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(retry.replayed);
     assert_eq!((retry.seq, retry.hash), (seq, hash));
     assert_eq!(verify_chain(&mut client, &key).await.len(), hashes.len());

@@ -7,6 +7,9 @@ use huren_tests::{authed, head, issue, sample_report, token, Testnet};
 use tonic::transport::Channel;
 use tonic::Code;
 
+/// Breaks one field of a good report.
+type Breaker = Box<dyn Fn(&mut pb::ReportIssued)>;
+
 async fn try_issue(
     client: &mut LedgerClient<Channel>,
     report: pb::ReportIssued,
@@ -29,7 +32,7 @@ async fn each_invalid_report_field_is_refused_with_the_field_named_and_nothing_s
     let issuer = token("issuer", "shanxi");
     let good = sample_report("shanxi", 1);
     let now = huren_node::clock::Clock::now_ms(&huren_node::clock::SystemClock);
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::ReportIssued)>)> = vec![
+    let cases: Vec<(&str, Breaker)> = vec![
         ("report.product", Box::new(|r| r.product = " ".into())),
         (
             "report.quantity.amount",
