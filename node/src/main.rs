@@ -68,13 +68,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 huren_node::run::stop_signal().await;
                 running.stop().await;
             }
-            Command::Devnet { dir, base_port, init_only: true } => {
+            Command::Devnet {
+                dir,
+                base_port,
+                init_only: true,
+            } => {
                 let layout = huren_node::devnet::create(&dir, base_port)?;
                 for market in &layout.markets {
                     println!("{}", market.config.display());
                 }
             }
-            Command::Devnet { dir, base_port, init_only: false } => {
+            Command::Devnet {
+                dir,
+                base_port,
+                init_only: false,
+            } => {
                 huren_node::devnet::run(&dir, base_port).await?;
             }
             Command::Rebuild { config } => {

@@ -393,12 +393,7 @@ impl Node {
         self.store.flush().await
     }
 
-    fn process(
-        &self,
-        job: Job,
-        ledger: &mut Ledger,
-        batch: &mut Batch,
-    ) -> Reply {
+    fn process(&self, job: Job, ledger: &mut Ledger, batch: &mut Batch) -> Reply {
         match job {
             Job::Append {
                 request_id,

@@ -245,7 +245,9 @@ fn entries_stored_under_the_old_key_before_a_rotation_arrived_still_replay() {
     let r = replay.restore_preverify(rotation).unwrap();
     replay.restore(r).unwrap();
     for entry in [one, two] {
-        let checked = replay.restore_preverify(entry).expect("accepted before the rotation");
+        let checked = replay
+            .restore_preverify(entry)
+            .expect("accepted before the rotation");
         replay.restore(checked).unwrap();
     }
     assert_eq!(replay.head("shanxi").0, 2);
