@@ -12,7 +12,7 @@ use huren_proto::trust::Membership;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
 use crate::auth::Auth;
@@ -98,6 +98,10 @@ pub async fn launch(l: Launch) -> Result<Running, NodeError> {
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let mut stop = signal.clone();
+    // Nagle off on accepted connections, as tonic's own `serve` does (it skips this for an
+    // incoming stream): a reply goes out in several small writes, and with Nagle on, the later
+    // ones wait for the client's delayed ACK, about 40 ms on Linux.
+    let incoming = TcpIncoming::from(l.grpc).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
@@ -106,7 +110,7 @@ pub async fn launch(l: Launch) -> Result<Running, NodeError> {
         .add_service(reflection)
         .add_service(ledger)
         .add_service(replication)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(l.grpc), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.wait_for(|s| *s).await;
         });
     let market = l.market.clone();
