@@ -2,6 +2,12 @@
 //! node's devnet and the cluster tests can call too. The binary (`src/main.rs`) only parses
 //! arguments, calls these modules and prints.
 //!
+//! - [`bench`]: the load generator of `huren bench issue` and the node's benches, with its
+//!   raw sled and signing baselines.
+//! - [`audit`]: replaying a whole ledger (a node's or an export's) and checking every entry
+//!   and every decision: `huren audit`.
+//! - [`export`]: the export file (one self-contained file of the whole ledger) and
+//!   `huren export`.
 //! - [`connect`]: the typed gRPC client of a node, with timeouts, the bearer token, and
 //!   errors a person can act on.
 //! - [`report_json`]: the JSON form of a report, and RFC 3339 times read and written in CST.
@@ -15,7 +21,10 @@
 //! - [`json_view`]: machine-readable JSON of node replies, for `--json`.
 #![deny(missing_docs)]
 
+pub mod audit;
+pub mod bench;
 pub mod connect;
+pub mod export;
 pub mod json_view;
 pub mod offline;
 pub mod qr;

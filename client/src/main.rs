@@ -27,7 +27,11 @@ Exit codes:
   2  the command line is wrong
   3  a negative verdict: intake REJECTED (and the rejection recorded), or verify NOT VALID
   4  the node could not be reached or is unavailable: retry later; for a write, retry with the
-     same --request-id so it is applied once";
+     same --request-id so it is applied once
+  5  audit: an integrity check failed (a signature, link, sequence number, member, fork
+     evidence, or the export file itself); the ledger is not what its authors signed
+  6  audit: every integrity check passed, but a rule was broken (an invalid or revoked
+     intake, an overdraw, a positive not disposed of, a fork, a clock out of bounds)";
 
 /// The command line for Huren, the rapid-test report ledger of seven wholesale markets.
 // No Debug: it would print the bearer token.
@@ -222,6 +226,46 @@ check asks only that some of the lot is left. Exit code 0: VALID; 3: NOT VALID."
     /// Sign and submit regulator-log entries with the root key (role: regulator).
     #[command(subcommand)]
     Regulator(RegulatorCommand),
+    /// Write the node's whole ledger (trust list, every signed entry, fork evidence) to one
+    /// file that `huren audit --file` and docs/FORMAT.md can check.
+    Export {
+        /// The export file; written under a temporary name and renamed when complete.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replay and check the whole ledger of a node (--node) or an export file (--file).
+    #[command(after_help = concat!(
+        "Exit code 0: clean. 5: an integrity check failed. 6: the ledger verifies but a rule ",
+        "was broken. 1 or 4: the audit could not be carried out. See docs/FORMAT.md, ",
+        "\"Export file\", for every check."
+    ))]
+    Audit(AuditArgs),
+    /// Measure a node under load (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Durable signed reports per second from concurrent clients (role: issuer), beside raw
+    /// sled insert-and-flush of the same bytes.
+    Issue {
+        /// Concurrent clients, each on its own connection with one report in flight.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Reports to send at most.
+        #[arg(long, default_value_t = 100_000)]
+        reports: u64,
+        /// Seconds to send for at most.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Skip the sled and signing baselines.
+        #[arg(long)]
+        no_baseline: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,6 +377,45 @@ enum RegulatorCommand {
     },
 }
 
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Audit this export file instead of the node.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// The regulator's public key (64 hex digits); a trust list not signed by it is refused.
+    #[arg(long, env = "HUREN_REGULATOR_KEY")]
+    regulator_key: String,
+    /// How far an entry's clock may be behind its predecessor's, in minutes.
+    #[arg(long, default_value_t = 10)]
+    clock_tolerance_minutes: u32,
+    /// How far an entry's clock may be ahead of this machine's, in seconds.
+    #[arg(long, default_value_t = 300)]
+    future_skew_seconds: u32,
+    /// Hours a positive report's issuer has to record the lot's disposal.
+    #[arg(long, default_value_t = 24)]
+    disposal_hours: u32,
+}
+
+async fn audit_command(
+    cli: &Cli,
+    args: &AuditArgs,
+) -> anyhow::Result<huren_client::audit::AuditReport> {
+    use huren_client::audit::{self, AuditOptions};
+    let key = huren_proto::keyfile::parse_public_hex(&args.regulator_key)
+        .map_err(|e| anyhow!("--regulator-key: {e}"))?;
+    let options = AuditOptions {
+        clock_tolerance_ms: i64::from(args.clock_tolerance_minutes) * 60_000,
+        future_skew_ms: i64::from(args.future_skew_seconds) * 1000,
+        disposal_deadline_ms: i64::from(args.disposal_hours) * 3_600_000,
+        ..AuditOptions::new(key, now_ms())
+    };
+    let progress = audit::progress_for_terminal("audit");
+    Ok(match &args.file {
+        Some(path) => audit::audit_file(path, options, progress.as_ref())?,
+        None => audit::audit_node(&connect(cli).await?, options, progress.as_ref()).await?,
+    })
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum DisposalArg {
     Destroyed,
@@ -394,6 +477,8 @@ struct IssueArgs {
 /// What a command printed, and whether its verdict was negative.
 enum Outcome {
     Done,
+    /// An exit code decided by the command (audit).
+    Code(u8),
     Negative,
 }
 
@@ -412,6 +497,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Negative) => ExitCode::from(3),
+        Ok(Outcome::Code(code)) => ExitCode::from(code),
         Err(e) => {
             let text = format!("{e:#}");
             eprintln!(
@@ -783,6 +869,35 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
         }
         Command::Regulator(command) => return regulator_command(&cli, command).await,
+        Command::Export { out, force } => {
+            let client = connect(&cli).await?;
+            let progress = huren_client::audit::progress_for_terminal("export");
+            let summary =
+                huren_client::export::export_node(&client, out, *force, progress.as_ref()).await?;
+            emit(json_mode, &summary.text(), summary.json());
+        }
+        Command::Audit(args) => {
+            let report = audit_command(&cli, args).await?;
+            emit(json_mode, &report.text(), report.json());
+            return Ok(Outcome::Code(report.exit_code()));
+        }
+        Command::Bench(BenchCommand::Issue {
+            clients,
+            reports,
+            duration,
+            no_baseline,
+        }) => {
+            let load = huren_client::bench::IssueLoad {
+                clients: (*clients).max(1),
+                reports: *reports,
+                duration: std::time::Duration::from_secs(*duration),
+                ..Default::default()
+            };
+            let token = cli.token.as_deref();
+            let report =
+                huren_client::bench::issue_command(&cli.node, token, load, !no_baseline).await?;
+            emit(json_mode, &report.text(), report.json());
+        }
     }
     Ok(Outcome::Done)
 }
