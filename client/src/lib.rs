@@ -2,7 +2,7 @@
 //! node's devnet and the cluster tests can call too. The binary (`src/main.rs`) only parses
 //! arguments, calls these modules and prints.
 //!
-//! - [`bench`]: the load generator of `huren bench issue` and the node's benches, with its
+//! - [`bench`](mod@bench): the load generator of `huren bench issue` and the node's benches, with its
 //!   raw sled and signing baselines.
 //! - [`audit`]: replaying a whole ledger (a node's or an export's) and checking every entry
 //!   and every decision: `huren audit`.
