@@ -277,21 +277,47 @@ impl Node {
         forks: Vec<ForkEvidence>,
         local: bool,
     ) -> Result<Ingested, NodeError> {
-        // Signatures are checked against a snapshot of membership, off the async threads and
-        // without holding the ledger; the writer re-checks that the key is still in force.
+        let checked = self.preverify(entries).await?;
+        let pending = self.enqueue_ingest(checked, forks, local).await?;
+        pending.await.map_err(|_| stopped())?
+    }
+
+    /// The first half of [`Node::ingest`]: checks signatures against a snapshot of membership,
+    /// off the async threads and without holding the ledger (the writer later re-checks that
+    /// each key is still in force). A catch-up checks one batch while the writer stores the
+    /// previous one.
+    ///
+    /// # Errors
+    /// [`NodeError::Unavailable`] when the node is stopping.
+    pub async fn preverify(
+        &self,
+        entries: Vec<SignedEntry>,
+    ) -> Result<Vec<Result<Preverified, String>>, NodeError> {
         let membership = self.ledger.read().membership().clone();
         let check =
             move |e| huren_proto::ledger::preverify(&membership, e).map_err(|e| e.to_string());
-        let checked = if entries.len() < 32 {
-            entries.into_iter().map(check).collect()
-        } else {
-            tokio::task::spawn_blocking(move || {
-                use rayon::prelude::*;
-                entries.into_par_iter().map(check).collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|_| stopped())?
-        };
+        if entries.len() < 32 {
+            return Ok(entries.into_iter().map(check).collect());
+        }
+        tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            entries.into_par_iter().map(check).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| stopped())
+    }
+
+    /// The second half of [`Node::ingest`]: queues checked entries for the writer, in the
+    /// order of calls, and returns where the result will arrive once they are durable.
+    ///
+    /// # Errors
+    /// [`NodeError::Unavailable`] when the node is stopping.
+    pub async fn enqueue_ingest(
+        &self,
+        checked: Vec<Result<Preverified, String>>,
+        forks: Vec<ForkEvidence>,
+        local: bool,
+    ) -> Result<oneshot::Receiver<Result<Ingested, NodeError>>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Ingest {
             entries: checked,
@@ -300,7 +326,7 @@ impl Node {
             reply,
         })
         .await?;
-        rx.await.map_err(|_| stopped())?
+        Ok(rx)
     }
 
     async fn send(&self, job: Job) -> Result<(), NodeError> {

@@ -195,6 +195,10 @@ pub fn start(
     Ok(tasks)
 }
 
+/// Where the writer's answer for a queued batch arrives.
+type PendingIngest =
+    tokio::sync::oneshot::Receiver<Result<crate::node::Ingested, crate::error::NodeError>>;
+
 struct Link {
     node: Arc<Node>,
     peer: String,
@@ -422,50 +426,104 @@ impl Link {
         Ok(())
     }
 
-    async fn catch_up(&self, log: &str, mut mine: u64, target: u64) -> Result<u64, String> {
+    /// Reads `log` from the peer from `mine + 1` up to `target` and stores it, as a pipeline:
+    /// while the writer stores batch k, batch k+1 has its signatures checked and batch k+2 is
+    /// on its way. Batches are queued to the writer in order, so none is skipped; a batch the
+    /// writer cannot place yet (after a refused one) is left for the next round.
+    async fn catch_up(&self, log: &str, mine: u64, target: u64) -> Result<u64, String> {
         let mut stored = 0u64;
-        while mine < target {
-            self.faults
-                .pass(self.me(), &self.peer)
-                .await
-                .map_err(|s| s.message().to_string())?;
-            let request = pb::ReadLogRequest {
-                log: log.into(),
-                from: mine + 1,
-                limit: self.settings.batch_entries,
-            };
-            let entries = self
-                .call(self.reader.clone().read_log(request))
-                .await?
-                .entries;
+        let mut from = mine + 1;
+        let mut fetch = Some(self.spawn_read(log, from));
+        let mut pending: Option<(u64, PendingIngest)> = None;
+        while let Some(next) = fetch.take() {
+            let entries = next.await.map_err(|e| format!("read task failed: {e}"))??;
             if entries.is_empty() {
                 break;
             }
-            let result = self
+            let batch_from = from;
+            from += entries.len() as u64;
+            if from <= target {
+                fetch = Some(self.spawn_read(log, from));
+            }
+            let checked = self
                 .node
-                .ingest(entries, Vec::new(), false)
+                .preverify(entries)
                 .await
                 .map_err(|e| e.to_string())?;
-            stored += u64::from(result.stored);
-            if result.refused > 0 {
-                let why = result.first_refusal.unwrap_or_default();
-                if result.stored == 0 && mine > 0 && why.contains("broken chain") {
-                    // Their next entry does not follow ours: their entry at our head differs.
-                    self.fetch_one(log, mine).await?;
-                    return Ok(stored);
+            let queued = self
+                .node
+                .enqueue_ingest(checked, Vec::new(), false)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some((earlier_from, earlier)) = pending.replace((batch_from, queued)) {
+                match self.settle(log, earlier_from, earlier).await? {
+                    Some(n) => stored += n,
+                    None => return Ok(stored),
                 }
-                warn!(market = %self.me(), peer = %self.peer, log, refused = result.refused, why = %why, "peer relayed entries that failed verification");
-                return Err(format!(
-                    "{} entries of {log} refused: {why}",
-                    result.refused
-                ));
             }
-            if result.stored == 0 {
-                // Nothing new (already held, or frozen): stop rather than spin.
-                break;
-            }
-            mine = self.node.ledger().head(log).0;
+        }
+        if let Some((earlier_from, earlier)) = pending {
+            stored += self.settle(log, earlier_from, earlier).await?.unwrap_or(0);
         }
         Ok(stored)
+    }
+
+    /// Reads one batch of `log` from `from`, through the link's faults, on a task of its own.
+    fn spawn_read(
+        &self,
+        log: &str,
+        from: u64,
+    ) -> tokio::task::JoinHandle<Result<Vec<pb::SignedEntry>, String>> {
+        let faults = Arc::clone(&self.faults);
+        let (me, peer) = (self.me().to_string(), self.peer.clone());
+        let mut reader = self.reader.clone();
+        let request = pb::ReadLogRequest {
+            log: log.into(),
+            from,
+            limit: self.settings.batch_entries,
+        };
+        tokio::spawn(async move {
+            faults
+                .pass(&me, &peer)
+                .await
+                .map_err(|s| s.message().to_string())?;
+            let reply = reader
+                .read_log(request)
+                .await
+                .map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+            faults
+                .pass(&peer, &me)
+                .await
+                .map_err(|s| s.message().to_string())?;
+            Ok(reply.into_inner().entries)
+        })
+    }
+
+    /// Waits for a queued batch to be stored. `Some(stored)` to go on, `None` when the batch
+    /// was refused in a way that ends this round (its fork, if any, is then recorded).
+    async fn settle(
+        &self,
+        log: &str,
+        batch_from: u64,
+        pending: PendingIngest,
+    ) -> Result<Option<u64>, String> {
+        let result = pending
+            .await
+            .map_err(|_| "the node is stopping".to_string())?
+            .map_err(|e| e.to_string())?;
+        if result.refused == 0 {
+            return Ok((result.stored > 0).then_some(u64::from(result.stored)));
+        }
+        let why = result.first_refusal.unwrap_or_default();
+        if result.stored == 0 && batch_from > 1 && why.contains("broken chain") {
+            // Their next entry does not follow ours: their entry at our head differs.
+            self.fetch_one(log, batch_from - 1).await?;
+            return Ok(None);
+        }
+        warn!(market = %self.me(), peer = %self.peer, log, refused = result.refused, why = %why, "peer relayed entries that failed verification");
+        Err(format!(
+            "{} entries of {log} refused: {why}",
+            result.refused
+        ))
     }
 }
