@@ -113,14 +113,11 @@ impl Membership {
     /// # Errors
     /// [`MembershipError::UnknownAuthor`] or [`MembershipError::Suspended`].
     pub fn key_for(&self, log: &str, seq: u64) -> Result<VerifyingKey, MembershipError> {
-        if log == REGULATOR_LOG {
-            return Ok(self.regulator_key);
-        }
-        let member = self
+        if let Some((from_seq, _)) = self
             .members
             .get(log)
-            .ok_or_else(|| MembershipError::UnknownAuthor(log.into()))?;
-        if let Some((from_seq, _)) = &member.suspended_from {
+            .and_then(|m| m.suspended_from.as_ref())
+        {
             if seq >= *from_seq {
                 return Err(MembershipError::Suspended {
                     market: log.into(),
@@ -128,14 +125,7 @@ impl Membership {
                 });
             }
         }
-        let key = member
-            .keys
-            .iter()
-            .rev()
-            .find(|(first, _)| *first <= seq)
-            .map(|(_, k)| *k)
-            .unwrap_or(member.keys[0].1);
-        Ok(key)
+        self.key_at(log, seq)
     }
 
     /// The key in force for entry `seq` of `log`, whether or not the market is suspended
