@@ -254,7 +254,11 @@ pub async fn issue_load(
                 if n >= limit {
                     break;
                 }
-                let report = reports[(n % reports.len() as u64) as usize].clone();
+                let mut report = reports[(n % reports.len() as u64) as usize].clone();
+                // Every request is its own lot and sample bag: a node refuses to certify a
+                // bag twice, or a lot that already has a valid report.
+                report.lot_id = format!("L-{run}-{n}");
+                report.bag_code = format!("BAG-{run}-{n}");
                 let sent = Instant::now();
                 match client.issue_report(&format!("{run}-{n}"), report).await {
                     Ok(reply) if reply.replayed => out.replayed += 1,

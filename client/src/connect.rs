@@ -93,7 +93,21 @@ pub enum ClientError {
         /// The node's or the transport's message.
         message: String,
     },
-    /// The call did not complete in time.
+    /// The call broke off before the node answered (the connection dropped, or the call was
+    /// cancelled): a write may or may not have been applied. Retry it with the same request id.
+    #[error(
+        "no answer from {url} ({code}: {message}); whether the request was applied is unknown"
+    )]
+    Interrupted {
+        /// The node URL.
+        url: String,
+        /// The gRPC code name (UNKNOWN or CANCELLED).
+        code: &'static str,
+        /// The node's or the transport's message.
+        message: String,
+    },
+    /// The call did not complete in time; like [`ClientError::Interrupted`], a write may or
+    /// may not have been applied.
     #[error("node at {url} did not answer in time (DEADLINE_EXCEEDED): {message}")]
     Timeout {
         /// The node URL.
@@ -116,11 +130,15 @@ pub enum ClientError {
 
 impl ClientError {
     /// True when the same call may succeed later unchanged (no connection, unavailable,
-    /// timed out). A write retried after such an error must reuse its request id.
+    /// interrupted, timed out). A write that failed so may have been applied: retried, it
+    /// must reuse its request id.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Unreachable { .. } | Self::Unavailable { .. } | Self::Timeout { .. }
+            Self::Unreachable { .. }
+                | Self::Unavailable { .. }
+                | Self::Interrupted { .. }
+                | Self::Timeout { .. }
         )
     }
 
@@ -136,8 +154,20 @@ impl ClientError {
                 code: code_name(status.code()),
                 message,
             },
-            Code::Unavailable | Code::ResourceExhausted | Code::Cancelled => Self::Unavailable {
+            Code::Unavailable | Code::ResourceExhausted => Self::Unavailable {
                 url: url.to_string(),
+                message,
+            },
+            // tonic reports a connection that broke mid-call as UNKNOWN "transport error":
+            // that is no answer, not the node's failure.
+            Code::Cancelled => Self::Interrupted {
+                url: url.to_string(),
+                code: code_name(Code::Cancelled),
+                message,
+            },
+            Code::Unknown if is_transport_failure(status) => Self::Interrupted {
+                url: url.to_string(),
+                code: code_name(Code::Unknown),
                 message,
             },
             Code::DeadlineExceeded => Self::Timeout {
@@ -150,6 +180,29 @@ impl ClientError {
             },
         }
     }
+}
+
+/// True when an UNKNOWN status stands for a broken connection rather than an answer: its
+/// source is a tonic transport error, or its message says so.
+fn is_transport_failure(status: &Status) -> bool {
+    use std::error::Error as _;
+
+    let mut next = status.source();
+    while let Some(cause) = next {
+        if cause.is::<tonic::transport::Error>() || cause.is::<std::io::Error>() {
+            return true;
+        }
+        next = cause.source();
+    }
+    let message = status.message().to_ascii_lowercase();
+    [
+        "transport",
+        "connection",
+        "broken pipe",
+        "h2 protocol error",
+    ]
+    .iter()
+    .any(|word| message.contains(word))
 }
 
 /// The canonical upper-case name of a gRPC code, as in the gRPC specification.
@@ -578,6 +631,42 @@ mod tests {
         assert!(e.is_retryable());
         let e = ClientError::from_status(url, &Status::failed_precondition("frozen"));
         assert!(e.to_string().contains("FAILED_PRECONDITION"));
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn a_call_that_got_no_answer_is_retryable_not_a_node_failure() {
+        let url = "http://127.0.0.1:7101";
+        for status in [
+            Status::unknown("transport error"),
+            Status::unknown("error reading a body from connection: connection reset"),
+            Status::cancelled("operation was canceled"),
+        ] {
+            let e = ClientError::from_status(url, &status);
+            assert!(matches!(e, ClientError::Interrupted { .. }), "{e}");
+            assert!(e.is_retryable(), "{e}");
+            assert!(e
+                .to_string()
+                .contains("whether the request was applied is unknown"));
+        }
+        let e = ClientError::from_status(url, &Status::unknown("transport error"));
+        assert_eq!(
+            e.to_string(),
+            "no answer from http://127.0.0.1:7101 (UNKNOWN: transport error); whether the \
+             request was applied is unknown"
+        );
+        let e = ClientError::from_status(url, &Status::deadline_exceeded("timeout expired"));
+        assert!(matches!(e, ClientError::Timeout { .. }) && e.is_retryable());
+
+        // An UNKNOWN that the node itself sent is its failure, not a lost answer.
+        let e = ClientError::from_status(url, &Status::unknown("panic in handler"));
+        assert!(matches!(
+            e,
+            ClientError::Node {
+                code: "UNKNOWN",
+                ..
+            }
+        ));
         assert!(!e.is_retryable());
     }
 

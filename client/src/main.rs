@@ -26,7 +26,8 @@ Exit codes:
   1  failed; the one-line reason is on stderr
   2  the command line is wrong
   3  a negative verdict: intake REJECTED (and the rejection recorded), or verify NOT VALID
-  4  the node could not be reached or is unavailable: retry later; for a write, retry with the
+  4  the node could not be reached, is unavailable, or did not answer (the connection broke,
+     or the call timed out): a write may or may not have been applied; retry later with the
      same --request-id so it is applied once
   5  audit: an integrity check failed (a signature, link, sequence number, member, fork
      evidence, or the export file itself); the ledger is not what its authors signed
@@ -61,9 +62,10 @@ enum Command {
     },
     /// Create the network's signed trust list from a markets file (regulator).
     Genesis {
-        /// The regulator's root key file.
-        #[arg(long)]
-        regulator_key: PathBuf,
+        /// The regulator's secret (root) key file, as `huren keygen` writes it.
+        // `--regulator-key` was this flag's old name; everywhere else it is the public key.
+        #[arg(long, alias = "regulator-key", env = "HUREN_REGULATOR_KEY_FILE")]
+        key: PathBuf,
         /// TOML with `[[market]]` tables: id, name_zh, name_latin, public_key (hex),
         /// grpc_addr, http_addr.
         #[arg(long)]
@@ -157,7 +159,7 @@ was decided."
         /// Who carried it out (a person or team).
         #[arg(long)]
         by: String,
-        /// When (RFC 3339; a bare time is CST); default: now.
+        /// When: a date and time, 2026-12-04T09:30 (CST) or with an offset or Z; default: now.
         #[arg(long)]
         at: Option<String>,
         /// The disposal has been reported to the regulator.
@@ -213,7 +215,8 @@ check asks only that some of the lot is left. Exit code 0: VALID; 3: NOT VALID."
         /// How much of the lot, e.g. "30 kg"; default: the smallest amount.
         #[arg(long)]
         quantity: Option<String>,
-        /// The instant to judge at (RFC 3339; a bare time is CST); default: now.
+        /// The instant to judge at: a date and time, 2026-12-04T09:30 (CST) or with an offset
+        /// or Z; default: now.
         #[arg(long)]
         at: Option<String>,
         /// Verify offline against this trust list file.
@@ -274,7 +277,7 @@ enum TrustCommand {
     Show {
         /// The signed trust list file.
         file: PathBuf,
-        /// The regulator's public key (hex) to check the signature against.
+        /// The regulator's public key (64 hex digits) to check the signature against.
         #[arg(long, env = "HUREN_REGULATOR_KEY")]
         regulator_key: Option<String>,
     },
@@ -288,14 +291,15 @@ enum TrustCommand {
 
 #[derive(Debug, Args)]
 struct RegulatorOpts {
-    /// The regulator's root key file.
+    /// The regulator's secret (root) key file, as `huren keygen` writes it.
     #[arg(long, env = "HUREN_REGULATOR_KEY_FILE")]
     key: PathBuf,
     /// The entry's request id; default: a fresh random id.
     #[arg(long)]
     request_id: Option<String>,
-    /// The entry's time (RFC 3339); default: now. Repeat a failed submission with the same
-    /// --request-id and --time to sign the very same entry again.
+    /// The entry's time: a date and time, 2026-12-04T09:30 (CST) or with an offset or Z;
+    /// default: now. Repeat a failed submission with the same --request-id and --time to sign
+    /// the very same entry again.
     #[arg(long)]
     time: Option<String>,
 }
@@ -424,7 +428,7 @@ enum DisposalArg {
 
 #[derive(Debug, Args)]
 struct IssueArgs {
-    /// The report as JSON (see huren_client::report_json); excludes the flags below.
+    /// The report as a JSON file (see docs/report.example.json); excludes the flags below.
     #[arg(long, conflicts_with_all = ["stall", "product", "category", "origin", "lot", "quantity",
         "amount", "unit", "bag", "sampled_at", "tested_at", "tester", "item"])]
     file: Option<PathBuf>,
@@ -456,10 +460,11 @@ struct IssueArgs {
     /// The sealed sample bag's code.
     #[arg(long, required_unless_present = "file")]
     bag: Option<String>,
-    /// When the sample was taken (RFC 3339; a bare time is CST).
+    /// When the sample was taken: a date and time, 2026-12-04T09:30 (CST) or with an offset
+    /// or Z, e.g. 2026-12-04T09:30:00+08:00.
     #[arg(long, required_unless_present = "file")]
     sampled_at: Option<String>,
-    /// When it was tested; default: now.
+    /// When it was tested, in the same forms; default: now.
     #[arg(long)]
     tested_at: Option<String>,
     /// Who tested it (a staff code).
@@ -592,13 +597,13 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             );
         }
         Command::Genesis {
-            regulator_key,
+            key,
             markets,
             out,
             network,
             force,
         } => {
-            let key = huren_proto::keyfile::read_secret(regulator_key)?;
+            let key = huren_proto::keyfile::read_secret(key)?;
             let text = read_text(markets)?;
             let markets = regulator::markets_from_toml(&text)
                 .with_context(|| markets.display().to_string())?;
@@ -685,7 +690,11 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             from,
             limit,
         } => {
-            let reply = connect(&cli).await?.read_log(market, *from, *limit).await?;
+            let client = connect(&cli).await?;
+            let reply = client.read_log(market, *from, *limit).await?;
+            if reply.entries.is_empty() {
+                require_log(&client, market, true).await?;
+            }
             emit(
                 json_mode,
                 &render::log_entries(market, &reply),
@@ -709,10 +718,11 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             emit(json_mode, &render::forks(&forks), json_view::forks(&forks));
         }
         Command::Reports { market, limit } => {
-            let reports = connect(&cli)
-                .await?
-                .list_reports(market.as_deref(), *limit)
-                .await?;
+            let client = connect(&cli).await?;
+            let reports = client.list_reports(market.as_deref(), *limit).await?;
+            if let (true, Some(market)) = (reports.is_empty(), market) {
+                require_log(&client, market, false).await?;
+            }
             emit(
                 json_mode,
                 &render::reports(&reports),
@@ -998,6 +1008,17 @@ fn lot_query(report: &str) -> anyhow::Result<pb::LotQuery> {
         lot.report_id = report.to_string();
     }
     Ok(lot)
+}
+
+/// Fails unless `log` is one of the node's logs (a member market's, or the regulator's when
+/// `regulator_too`), so that a mistyped id is not mistaken for an empty log.
+async fn require_log(client: &Client, log: &str, regulator_too: bool) -> anyhow::Result<()> {
+    let known = client.heads().await?.iter().any(|h| h.log == log)
+        && (regulator_too || log != huren_proto::ids::REGULATOR_LOG);
+    if !known {
+        bail!("{log} is not a market of this network");
+    }
+    Ok(())
 }
 
 /// The HTTP address of the market that issued `report_id`, from the node's trust list.

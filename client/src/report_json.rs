@@ -267,14 +267,18 @@ pub fn format_time(ms: i64) -> String {
     }
 }
 
+/// The forms [`parse_time`] accepts, as its error message lists them.
+pub const TIME_FORMS: &str = "write a date and time: 2026-12-04T09:30 (read as China Standard \
+Time), 2026-12-04T09:30:00+08:00 (any offset) or 2026-12-04T01:30:00Z";
+
 /// Parses a time: RFC 3339 with `Z` or any `±HH:MM` offset, or a bare
 /// `YYYY-MM-DDTHH:MM[:SS]` read as China Standard Time. Seconds may carry up to three
 /// decimals. Built on `huren_proto::time::parse`.
 ///
 /// # Errors
-/// A sentence quoting the text.
+/// A sentence quoting the text and listing the accepted forms.
 pub fn parse_time(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a time like 2026-12-04T09:30:00+08:00");
+    let bad = || format!("{text:?} is not a time; {TIME_FORMS}");
     let mut rest = text.trim().to_string();
     if rest.ends_with('z') {
         rest.pop();
@@ -467,6 +471,21 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_report_parses_and_validates() {
+        // The file `huren issue --file`'s help points to must stay a report the node accepts.
+        let report = parse(include_str!("../../docs/report.example.json")).unwrap();
+        huren_proto::validate::report(&report, None).unwrap();
+        assert_eq!(report.product, "菜豆");
+        assert_eq!(report.category, "vegetable");
+        assert_eq!(report.items[0].method, "GB/T 5009.199-2003");
+        assert_eq!(report.result, pb::TestResult::Negative as i32);
+        assert_eq!(
+            report.sampled_at_ms,
+            huren_proto::time::from_cst(2026, 12, 4, 9, 10, 0)
+        );
+    }
+
+    #[test]
     fn bad_json_reports_name_the_field() {
         let unknown = example().replace("\"origin\"", "\"vendor_phone\"");
         let e = parse(&unknown).unwrap_err().to_string();
@@ -510,6 +529,14 @@ mod tests {
         assert_eq!(parse_time(&format_time(t + 7)), Ok(t + 7));
         assert!(parse_time("2026-12-04T09:30:00.1234Z").is_err());
         assert!(parse_time("tomorrow").is_err());
+
+        // A time without a date is refused with every accepted form named.
+        let e = parse_time("00:30").unwrap_err();
+        assert_eq!(
+            e,
+            "\"00:30\" is not a time; write a date and time: 2026-12-04T09:30 (read as China \
+             Standard Time), 2026-12-04T09:30:00+08:00 (any offset) or 2026-12-04T01:30:00Z"
+        );
     }
 
     #[test]

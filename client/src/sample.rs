@@ -553,12 +553,14 @@ pub fn day(market: &str, seed: u64, count: usize, day_start_ms: i64) -> Vec<Repo
         });
     }
 
-    // Lots and sample bags are numbered in the order the lab worked through them.
+    // Lots and sample bags are numbered in the order the lab worked through them, within a
+    // batch named by the seed, so days drawn with different seeds never share a bag or lot.
+    let batch = seed;
     reports.sort_by_key(|r| (r.tested_at_ms, r.sampled_at_ms));
     let date = cst_date(day_start_ms + SAMPLING_STARTS_AFTER_MS);
     for (n, report) in reports.iter_mut().enumerate() {
-        report.lot_id = format!("L-{prefix}-{date}-{:04}", n + 1);
-        report.bag_code = format!("BAG-{prefix}-{date}-{:04}", n + 1);
+        report.lot_id = format!("L-{prefix}-{date}-{batch}-{:04}", n + 1);
+        report.bag_code = format!("BAG-{prefix}-{date}-{batch}-{:04}", n + 1);
     }
     reports
 }

@@ -509,8 +509,12 @@ pub async fn run(dir: &Path, base_port: u16) -> Result<(), NodeError> {
             files.intake_token.display()
         );
     }
+    let regulator_public = keyfile::read_secret(&l.regulator_key)
+        .map(|k| keyfile::public_hex(&k.verifying_key()))
+        .map_err(|e| NodeError::Storage(e.to_string()))?;
     println!(
-        "  regulator token {}\n  trust list {}",
+        "  regulator public key {regulator_public} (for huren verify and huren audit)\n  \
+         regulator token {}\n  trust list {}",
         l.regulator_token.display(),
         l.trust_list.display()
     );

@@ -485,6 +485,30 @@ impl Node {
         match kind {
             Kind::ReportIssued(r) => {
                 validate::report(r, Some(bounds))?;
+                // One sample bag is one test; and a lot holds one live report at a time, or
+                // a second report would reset what is left of it.
+                if let Some(earlier) = ledger.reports_for_bag(&r.bag_code).first() {
+                    return Err(NodeError::Conflict(format!(
+                        "report.bag_code: sample bag {} already has report {earlier}",
+                        r.bag_code
+                    )));
+                }
+                for earlier in ledger.reports_for_lot(&r.lot_id) {
+                    let live = ledger.state(earlier, bounds.now_ms).is_some_and(|s| {
+                        matches!(
+                            s.status,
+                            huren_proto::ledger::Status::Valid
+                                | huren_proto::ledger::Status::Overdrawn
+                        )
+                    });
+                    if live {
+                        return Err(NodeError::Conflict(format!(
+                            "report.lot_id: lot {} already has report {earlier}, still valid; \
+                             revoke it first, or draw on it",
+                            r.lot_id
+                        )));
+                    }
+                }
                 if huren_proto::rules::category(ledger.rules(), &r.category).is_none() {
                     return Err(NodeError::BadInput {
                         field: "report.category".into(),
@@ -585,7 +609,7 @@ impl Node {
     ) -> Result<Appended, NodeError> {
         validate::request_id(&request_id)?;
         if let Some(first) = self.replay_request(ledger, batch, &request_id, |e| {
-            e.event.as_ref() == Some(&event)
+            same_write(e.event.as_ref(), &event)
         }) {
             return first.map(|entry| Appended {
                 entry,
@@ -867,6 +891,25 @@ fn own_report<'a>(
         )));
     }
     Ok(issued)
+}
+
+/// Whether a retried write asks for what the first did. Times a client fills in with "now"
+/// when the operator gives none (sampling, test and disposal times) may differ between the
+/// two attempts and are not compared; everything else must be equal.
+fn same_write(first: Option<&Event>, retry: &Event) -> bool {
+    fn without_times(event: &Event) -> Event {
+        let mut event = event.clone();
+        match event.kind.as_mut() {
+            Some(Kind::ReportIssued(r)) => {
+                r.sampled_at_ms = 0;
+                r.tested_at_ms = 0;
+            }
+            Some(Kind::DisposalRecorded(d)) => d.disposed_at_ms = 0,
+            _ => {}
+        }
+        event
+    }
+    first.is_some_and(|first| without_times(first) == without_times(retry))
 }
 
 /// The verdict recorded in an intake entry, for answering a retried intake.

@@ -133,6 +133,15 @@ impl Service {
             .unwrap_or_default()
     }
 
+    /// Checks a write's token; a refusal is logged (who and from where, never the token).
+    fn authorize<T>(&self, request: &Request<T>, role: Role) -> Result<String, Status> {
+        self.auth.check(request.metadata(), role).map_err(|e| {
+            let from = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+            warn!(market = %self.node.market(), role = role.as_str(), from, why = %e, "write refused");
+            Status::from(e)
+        })
+    }
+
     fn slowed(&self, peer: &str) -> Result<(), Status> {
         let penalties = self.penalties.lock();
         if let Some(until) = penalties.get(peer).and_then(|p| p.until) {
@@ -164,7 +173,7 @@ impl ledger_server::Ledger for Service {
         &self,
         request: Request<pb::IssueReportRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
-        let holder = self.auth.check(request.metadata(), Role::Issuer)?;
+        let holder = self.authorize(&request, Role::Issuer)?;
         let req = request.into_inner();
         let report = req.report.ok_or_else(|| bad("report", "must be set"))?;
         let event = pb::Event {
@@ -179,7 +188,7 @@ impl ledger_server::Ledger for Service {
         &self,
         request: Request<pb::RevokeReportRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
-        let holder = self.auth.check(request.metadata(), Role::Issuer)?;
+        let holder = self.authorize(&request, Role::Issuer)?;
         let req = request.into_inner();
         ids::parse_report_id(&req.report_id).map_err(|m| bad("report_id", m))?;
         let event = pb::Event {
@@ -197,7 +206,7 @@ impl ledger_server::Ledger for Service {
         &self,
         request: Request<pb::IntakeRequest>,
     ) -> Result<Response<pb::IntakeResponse>, Status> {
-        let holder = self.auth.check(request.metadata(), Role::Intake)?;
+        let holder = self.authorize(&request, Role::Intake)?;
         let req = request.into_inner();
         let (report, lot) = self.lot(req.lot)?;
         let at_ms = lot.at_ms;
@@ -215,7 +224,7 @@ impl ledger_server::Ledger for Service {
         &self,
         request: Request<pb::RecordDisposalRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
-        let holder = self.auth.check(request.metadata(), Role::Issuer)?;
+        let holder = self.authorize(&request, Role::Issuer)?;
         let req = request.into_inner();
         let disposal = req.disposal.ok_or_else(|| bad("disposal", "must be set"))?;
         let event = pb::Event {
@@ -230,7 +239,7 @@ impl ledger_server::Ledger for Service {
         &self,
         request: Request<pb::SubmitEntriesRequest>,
     ) -> Result<Response<pb::SubmitEntriesResponse>, Status> {
-        let holder = self.auth.check(request.metadata(), Role::Regulator)?;
+        let holder = self.authorize(&request, Role::Regulator)?;
         let req = request.into_inner();
         if req.entries.is_empty() || req.entries.len() > MAX_PUSH_ENTRIES {
             return Err(bad(
@@ -452,7 +461,7 @@ impl replication_server::Replication for Service {
         &self,
         request: Request<pb::PushRequest>,
     ) -> Result<Response<pb::PushResponse>, Status> {
-        let peer = self.auth.check(request.metadata(), Role::Peer)?;
+        let peer = self.authorize(&request, Role::Peer)?;
         self.slowed(&peer)?;
         let req = request.into_inner();
         if req.entries.len() > MAX_PUSH_ENTRIES || req.forks.len() > 64 {

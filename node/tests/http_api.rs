@@ -595,6 +595,19 @@ async fn the_report_page_shows_what_where_when_and_the_revocation() {
     let page = f.get(&format!("/r/{id}")).await.text();
     assert!(page.contains("此报告已撤销"), "revoked banner");
     assert!(page.contains("实验室操作失误"), "the reason");
+    let title = page
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| title)
+        .expect("the page has a title");
+    assert!(
+        title.contains("已撤销") && !title.contains("合格"),
+        "a revoked report's title says so, not 合格: {title}"
+    );
+    assert!(
+        page.contains(r#"<p class="result">已撤销"#),
+        "and so does its headline"
+    );
 
     let bad = positive("shanxi");
     let bad_id = f.issue(bad.clone(), "positive").await;

@@ -250,6 +250,8 @@ pub struct Ledger {
     newest: BTreeSet<(i64, String)>,
     requests: HashMap<(String, String), u64>,
     forks: Vec<ForkEvidence>,
+    by_lot: HashMap<String, Vec<String>>,
+    by_bag: HashMap<String, Vec<String>>,
 }
 
 impl Ledger {
@@ -263,6 +265,8 @@ impl Ledger {
             newest: BTreeSet::new(),
             requests: HashMap::new(),
             forks: Vec::new(),
+            by_lot: HashMap::new(),
+            by_bag: HashMap::new(),
         }
     }
 
@@ -341,6 +345,16 @@ impl Ledger {
             .filter(move |id| {
                 market.is_none_or(|m| id.rsplit_once('-').is_some_and(|(l, _)| l == m))
             })
+    }
+
+    /// Reports issued for a lot id, in any market, in the order they arrived.
+    pub fn reports_for_lot(&self, lot_id: &str) -> &[String] {
+        self.by_lot.get(lot_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Reports issued for a sealed sample bag, in any market, in the order they arrived.
+    pub fn reports_for_bag(&self, bag_code: &str) -> &[String] {
+        self.by_bag.get(bag_code).map_or(&[], Vec::as_slice)
     }
 
     /// Everything known about a report id.
@@ -597,6 +611,14 @@ impl Ledger {
                     .and_then(|q| quantity::parse(q).ok())
                     .expect("admission validated the report's quantity");
                 self.newest.insert((entry.time_ms, id.clone()));
+                self.by_lot
+                    .entry(report.lot_id.clone())
+                    .or_default()
+                    .push(id.clone());
+                self.by_bag
+                    .entry(report.bag_code.clone())
+                    .or_default()
+                    .push(id.clone());
                 self.reports.entry(id).or_default().issued = Some(Issued {
                     market: entry.log.clone(),
                     seq: entry.seq,

@@ -57,6 +57,12 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Fiel
     if value.chars().any(|c| c.is_control()) {
         return Err(fail(field, "must not contain control characters"));
     }
+    if value.chars().any(is_invisible_format) {
+        return Err(fail(
+            field,
+            "must not contain invisible or direction-changing characters (such as U+200B or U+202E)",
+        ));
+    }
     Ok(())
 }
 
@@ -72,6 +78,39 @@ fn code(field: &str, value: &str) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// Unicode format characters that change how text reads without showing: zero-width spaces
+/// and joiners, direction marks, embeddings, overrides and isolates, the word joiner and the
+/// byte-order mark. A name that hides one looks equal to another and is not.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{00AD}')
+}
+
+/// A decimal string as an integer of 10^-12 units, for exact comparison; `None` if it is not
+/// a decimal [`decimal`] accepts.
+fn decimal_value(value: &str) -> Option<i128> {
+    let (negative, body) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
+    if whole.is_empty() || whole.len() > 12 || frac.len() > 12 {
+        return None;
+    }
+    let whole: i128 = whole.parse().ok()?;
+    let mut scaled = whole * 1_000_000_000_000;
+    if !frac.is_empty() {
+        let digits: i128 = frac.parse().ok()?;
+        scaled += digits * 10i128.pow(12 - frac.len() as u32);
+    }
+    Some(if negative { -scaled } else { scaled })
 }
 
 fn decimal(field: &str, value: &str) -> Result<(), FieldError> {
@@ -184,6 +223,7 @@ pub fn report(r: &ReportIssued, bounds: Option<TimeBounds>) -> Result<(), FieldE
         ) {
             return Err(fail(at("result"), "must be NEGATIVE or POSITIVE"));
         }
+        item_against_limit(item, &at)?;
     }
     let expected = overall_result(&r.items);
     if r.result != expected as i32 {
@@ -192,6 +232,43 @@ pub fn report(r: &ReportIssued, bounds: Option<TimeBounds>) -> Result<(), FieldE
             format!(
                 "contradicts the items, which make it {}",
                 expected.as_str_name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A measured value and its limit decide an item's result where they differ: above the limit
+/// is positive, below it negative. At the limit itself the method decides (an
+/// enzyme-inhibition rate of exactly 50 % is positive; an acid value at its limit is not), so
+/// either result stands there.
+fn item_against_limit(item: &TestItem, at: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    let (Some(value), Some(limit)) = (decimal_value(&item.value), decimal_value(&item.limit))
+    else {
+        if decimal_value(&item.value).is_some_and(|v| v < 0) {
+            return Err(fail(at("value"), "a measured value cannot be negative"));
+        }
+        return Ok(());
+    };
+    if value < 0 {
+        return Err(fail(at("value"), "a measured value cannot be negative"));
+    }
+    let positive = item.result == TestResult::Positive as i32;
+    if value > limit && !positive {
+        return Err(fail(
+            at("result"),
+            format!(
+                "value {} is over the limit {}, so the item is POSITIVE",
+                item.value, item.limit
+            ),
+        ));
+    }
+    if value < limit && positive {
+        return Err(fail(
+            at("result"),
+            format!(
+                "value {} is under the limit {}, so the item is NEGATIVE",
+                item.value, item.limit
             ),
         ));
     }
@@ -325,8 +402,32 @@ pub fn market(m: &crate::pb::Market) -> Result<(), FieldError> {
     text("market.name_latin", &m.name_latin, MAX_CODE_CHARS, true)?;
     crate::format::parse_public_key(&m.public_key)
         .map_err(|e| fail("market.public_key", e.to_string()))?;
-    text("market.grpc_addr", &m.grpc_addr, MAX_TEXT_CHARS, false)?;
-    text("market.http_addr", &m.http_addr, MAX_TEXT_CHARS, false)
+    address("market.grpc_addr", &m.grpc_addr)?;
+    address("market.http_addr", &m.http_addr)
+}
+
+/// An optional network address: empty, or `http://` / `https://` followed by a host and port
+/// made of URL-safe characters only (it becomes the base of links in QR codes).
+fn address(field: &str, value: &str) -> Result<(), FieldError> {
+    text(field, value, MAX_TEXT_CHARS, false)?;
+    if value.is_empty() {
+        return Ok(());
+    }
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or_else(|| fail(field, "must start with http:// or https://"))?;
+    let ok = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]/".contains(&b));
+    if !ok {
+        return Err(fail(
+            field,
+            "must be a plain host and port, like http://10.0.0.2:7101",
+        ));
+    }
+    Ok(())
 }
 
 /// Validates a required free-text field of a request (a product name, say): not empty, at

@@ -85,7 +85,11 @@ fn an_overall_result_contradicting_the_items_is_refused() {
         "report.result"
     );
     assert_eq!(
-        refused_field(|r| r.items[0].result = TestResult::Positive as i32),
+        refused_field(|r| {
+            // At its limit an item may be either; positive here makes the report positive.
+            r.items[0].value = "50".into();
+            r.items[0].result = TestResult::Positive as i32;
+        }),
         "report.result"
     );
     assert_eq!(
@@ -170,5 +174,66 @@ fn a_category_that_is_not_a_code_is_refused() {
     assert_eq!(
         refused_field(|r| r.category = "Leafy Vegetable".into()),
         "report.category"
+    );
+}
+
+#[test]
+fn an_item_over_its_limit_must_be_positive_and_under_it_negative() {
+    assert_eq!(
+        refused_field(|r| r.items[0].value = "99".into()),
+        "report.items[0].result",
+        "a 99 % inhibition rate marked negative"
+    );
+    assert_eq!(
+        refused_field(|r| {
+            r.items[0].result = TestResult::Positive as i32;
+            r.result = TestResult::Positive as i32;
+        }),
+        "report.items[0].result",
+        "12.5 % under a 50 % limit marked positive"
+    );
+    assert_eq!(
+        refused_field(|r| r.items[0].value = "-5".into()),
+        "report.items[0].value"
+    );
+    let mut at_limit = testkit::sample_report(T0);
+    at_limit.items[0].value = "50.000".into();
+    at_limit.items[0].result = TestResult::Positive as i32;
+    at_limit.result = TestResult::Positive as i32;
+    assert_eq!(
+        validate::report(&at_limit, None),
+        Ok(()),
+        "at the limit the method decides"
+    );
+}
+
+#[test]
+fn invisible_and_direction_changing_characters_are_refused_in_names() {
+    for sneaky in ["菜\u{200B}", "\u{202E}豆菜", "菜\u{FEFF}豆"] {
+        let field = refused_field(|r| r.product = sneaky.into());
+        assert_eq!(field, "report.product", "{sneaky:?}");
+    }
+}
+
+#[test]
+fn market_addresses_must_be_plain_http_urls() {
+    let key = testkit::key("shanxi");
+    let mut market = testkit::market("shanxi", &key);
+    assert_eq!(validate::market(&market), Ok(()));
+    market.http_addr = "javascript:alert(1)".into();
+    assert_eq!(
+        validate::market(&market).unwrap_err().field,
+        "market.http_addr"
+    );
+    market.http_addr = "http://a\"b".into();
+    assert_eq!(
+        validate::market(&market).unwrap_err().field,
+        "market.http_addr"
+    );
+    market.http_addr = String::new();
+    market.grpc_addr = "notaurl".into();
+    assert_eq!(
+        validate::market(&market).unwrap_err().field,
+        "market.grpc_addr"
     );
 }

@@ -216,6 +216,7 @@ fn not_yet_valid_before_the_test_time_less_the_skew() {
 fn positive_result_for_a_report_that_found_residues() {
     let mut report = testkit::sample_report(T0);
     report.items[0].value = "67.3".into();
+    report.items[0].value = "62.4".into();
     report.items[0].result = TestResult::Positive as i32;
     report.result = TestResult::Positive as i32;
     let f = Fixture::new(report);
@@ -439,6 +440,7 @@ fn published_rules_replace_the_built_in_windows() {
 #[test]
 fn every_reason_that_applies_is_listed_in_a_fixed_order() {
     let mut report = testkit::sample_report(T0);
+    report.items[0].value = "62.4".into();
     report.items[0].result = TestResult::Positive as i32;
     report.result = TestResult::Positive as i32;
     let mut f = Fixture::new(report);

@@ -261,3 +261,68 @@ async fn the_standard_health_service_reports_serving() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_bag_is_certified_once_and_a_lot_holds_one_live_report() {
+    let net = Testnet::start(2, 100).await;
+    let first = sample_report("shanxi", 21);
+    issue(&net, 0, first.clone(), "").await;
+    let mut same_bag = sample_report("shanxi", 22);
+    same_bag.bag_code = first.bag_code.clone();
+    let mut client = net.client(0).await;
+    let refused = try_issue(&mut client, same_bag, &token("issuer", "shanxi"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+    assert!(refused.message().starts_with("report.bag_code"));
+    // Another market may not certify the same lot again while its report is valid either.
+    assert!(
+        huren_tests::eventually(std::time::Duration::from_secs(10), || async {
+            head(&net, 1, "shanxi").await == 1
+        })
+        .await
+    );
+    let mut same_lot = sample_report("jiuzhou", 23);
+    same_lot.lot_id = first.lot_id.clone();
+    let mut other = net.client(1).await;
+    let refused = try_issue(&mut other, same_lot.clone(), &token("issuer", "jiuzhou"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists);
+    assert!(refused.message().starts_with("report.lot_id"));
+    // Once the first report is revoked, the lot may be tested and certified again.
+    let revoke = pb::RevokeReportRequest {
+        request_id: String::new(),
+        report_id: "shanxi-1".into(),
+        reason: "复检".into(),
+    };
+    client
+        .revoke_report(authed(revoke, &token("issuer", "shanxi")))
+        .await
+        .unwrap();
+    assert!(
+        huren_tests::eventually(std::time::Duration::from_secs(10), || async {
+            head(&net, 1, "shanxi").await == 2
+        })
+        .await
+    );
+    try_issue(&mut other, same_lot, &token("issuer", "jiuzhou"))
+        .await
+        .expect("a retest after revocation");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_whose_client_filled_in_the_times_anew_returns_the_first_result() {
+    let net = Testnet::start(1, 60_000).await;
+    let report = sample_report("shanxi", 31);
+    let first = issue(&net, 0, report.clone(), "lab-retry").await;
+    let mut later = report;
+    later.sampled_at_ms += 60_000;
+    later.tested_at_ms += 60_000;
+    let again = issue(&net, 0, later, "lab-retry").await;
+    assert!(again.replayed);
+    assert_eq!(again.hash, first.hash);
+    assert_eq!(head(&net, 0, "shanxi").await, 1);
+    net.shutdown().await;
+}

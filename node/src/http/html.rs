@@ -123,6 +123,28 @@ pub(super) fn result_label(result: i32) -> (&'static str, &'static str) {
     }
 }
 
+/// What a report page leads with, in Chinese and English, and the hero's tone class (`pass`,
+/// `fail` or `revoked`): the test result while the report is valid (or its status is not
+/// known, as for a token read offline), otherwise what the report is now. A revoked report
+/// that tested negative must never read 合格 at the top of its page.
+pub(super) fn headline(status: i32, result: i32) -> (&'static str, &'static str, &'static str) {
+    use pb::ReportStatus as S;
+    match S::try_from(status) {
+        Ok(S::StatusRevoked) => ("已撤销", "Revoked", "revoked"),
+        Ok(S::StatusExpired) => ("已过期", "Expired", "revoked"),
+        Ok(S::Exhausted) => ("已用完", "Lot used up", "revoked"),
+        Ok(S::PositivePendingDisposal | S::PositiveDisposed) => {
+            ("疑似不合格", "Suspected fail", "fail")
+        }
+        Ok(S::Overdrawn) => ("超量引用", "Overdrawn", "fail"),
+        Ok(S::Forked) => ("不可信", "Untrusted: log forked", "fail"),
+        _ => {
+            let (zh, en) = result_label(result);
+            (zh, en, if is_positive(result) { "fail" } else { "pass" })
+        }
+    }
+}
+
 /// The mark that tells pass from fail by shape: a tick in a circle, a cross in a diamond.
 pub(super) fn result_mark(result: i32) -> &'static str {
     if is_positive(result) {
@@ -193,6 +215,32 @@ mod tests {
             esc(r#"<script>alert("x")</script> & '菜豆'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;菜豆&#39;"
         );
+    }
+
+    #[test]
+    fn a_page_leads_with_the_current_status_not_a_stale_pass() {
+        use pb::{ReportStatus as S, TestResult as R};
+        let pass = R::Negative as i32;
+        let cases = [
+            (S::Valid, pass, "合格", "pass"),
+            (S::Unspecified, pass, "合格", "pass"),
+            (S::Valid, R::Positive as i32, "疑似不合格", "fail"),
+            (S::StatusRevoked, pass, "已撤销", "revoked"),
+            (S::StatusExpired, pass, "已过期", "revoked"),
+            (S::Exhausted, pass, "已用完", "revoked"),
+            (
+                S::PositivePendingDisposal,
+                R::Positive as i32,
+                "疑似不合格",
+                "fail",
+            ),
+            (S::Overdrawn, pass, "超量引用", "fail"),
+            (S::Forked, pass, "不可信", "fail"),
+        ];
+        for (status, result, zh, tone) in cases {
+            let (got_zh, _, got_tone) = headline(status as i32, result);
+            assert_eq!((got_zh, got_tone), (zh, tone), "{status:?}");
+        }
     }
 
     #[test]

@@ -295,22 +295,17 @@ fn render(app: &App, view: &pb::ReportView, recall: &[String], banner: Option<Ba
     let positive = html::is_positive(report.result);
     let (result_zh, result_en) = html::result_label(report.result);
     let (status_zh, status_en, status_tone) = html::status_label(view.status);
+    let (lead_zh, lead_en, hero_tone) = html::headline(view.status, report.result);
     let mut b = String::new();
 
-    // The answer first: the product, the result and what it means now.
-    let hero_tone = if revoked {
-        "revoked"
-    } else if positive {
-        "fail"
-    } else {
-        "pass"
-    };
+    // The answer first: the product, what the report means now, and the test result when
+    // that is not the same thing (a revoked or expired report that tested negative).
     let _ = write!(
         b,
         r#"<section class="hero {hero_tone}" data-status="{status}">
 <div class="badge">{mark}</div>
 <div><h1 class="product">{product}</h1>
-<p class="result">{result_zh} <span class="en">{result_en}</span></p>"#,
+<p class="result">{lead_zh} <span class="en">{lead_en}</span></p>"#,
         status = esc(super::json::status_name(view.status)),
         mark = if revoked {
             r#"<span class="mark revoked" aria-hidden="true">⊘</span>"#
@@ -318,9 +313,17 @@ fn render(app: &App, view: &pb::ReportView, recall: &[String], banner: Option<Ba
             html::result_mark(report.result)
         },
         product = or_dash(&report.product),
-        result_zh = esc(result_zh),
-        result_en = esc(result_en),
+        lead_zh = esc(lead_zh),
+        lead_en = esc(lead_en),
     );
+    if lead_zh != result_zh {
+        let _ = write!(
+            b,
+            r#"<p class="tested">检测结果：{} <span class="en">Tested: {}</span></p>"#,
+            esc(result_zh),
+            esc(result_en)
+        );
+    }
     if held {
         let _ = write!(
             b,
@@ -600,7 +603,7 @@ fn render(app: &App, view: &pb::ReportView, recall: &[String], banner: Option<Ba
     let title = format!(
         "{} · {} · {}",
         report.product,
-        result_zh,
+        lead_zh,
         if market_zh.is_empty() { id } else { market_zh }
     );
     html::page(StatusCode::OK, &title, &b)
