@@ -142,6 +142,38 @@ impl Service {
         })
     }
 
+    /// Checks a whole submission of regulator entries before any of it is stored: each must
+    /// be validly signed, follow the one before (the first follows this node's head, or
+    /// repeat an entry already held) and carry a valid event. So a refused submission stores
+    /// nothing, and resending one already stored is a no-op.
+    fn check_regulator_chain(&self, entries: &[pb::SignedEntry]) -> Result<(), Status> {
+        let ledger = self.node.ledger();
+        let bounds = huren_proto::validate::TimeBounds {
+            now_ms: self.node.clock().now_ms(),
+            skew_ms: ledger.rules().clock_skew_ms,
+        };
+        let (mut seq, mut hash) = ledger.head(ids::REGULATOR_LOG);
+        for (i, signed) in entries.iter().enumerate() {
+            let field = format!("entries[{i}]");
+            let checked = ledger
+                .preverify(signed.clone())
+                .map_err(|e| bad(&field, e.to_string()))?;
+            let entry = &checked.verified.entry;
+            if entry.seq <= seq
+                && ledger.hash_at(ids::REGULATOR_LOG, entry.seq) == Some(checked.verified.hash)
+            {
+                continue;
+            }
+            huren_proto::format::check_link(seq, &hash, entry)
+                .map_err(|e| bad(&field, e.to_string()))?;
+            ledger
+                .check_event(entry, Some(bounds))
+                .map_err(|e| bad(&field, e.to_string()))?;
+            (seq, hash) = (entry.seq, checked.verified.hash);
+        }
+        Ok(())
+    }
+
     fn slowed(&self, peer: &str) -> Result<(), Status> {
         let penalties = self.penalties.lock();
         if let Some(until) = penalties.get(peer).and_then(|p| p.until) {
@@ -257,6 +289,7 @@ impl ledger_server::Ledger for Service {
                 ));
             }
         }
+        self.check_regulator_chain(&req.entries)?;
         let result = self.node.ingest(req.entries, Vec::new(), true).await?;
         if let Some(why) = result.first_refusal {
             return Err(NodeError::BadInput {

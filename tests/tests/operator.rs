@@ -326,3 +326,64 @@ async fn a_retry_whose_client_filled_in_the_times_anew_returns_the_first_result(
     assert_eq!(head(&net, 0, "shanxi").await, 1);
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulator_submission_is_stored_whole_or_not_at_all_and_a_resend_is_a_no_op() {
+    use huren_proto::pb::event::Kind;
+    let net = Testnet::start(2, 60_000).await;
+    let now = huren_node::clock::Clock::now_ms(&huren_node::clock::SystemClock);
+    let suspend = |market: &str| {
+        Kind::MarketSuspended(pb::MarketSuspended {
+            market: market.into(),
+            from_seq: 9,
+            reason: "未按规定检测".into(),
+        })
+    };
+    let first = huren_node::devnet::regulator_entry(
+        &net.regulator,
+        (0, huren_proto::format::GENESIS_PREV_HASH),
+        now,
+        "s1",
+        suspend("jiuzhou"),
+    );
+    // The second does not link to the first.
+    let broken = huren_node::devnet::regulator_entry(
+        &net.regulator,
+        (1, [7; 32]),
+        now,
+        "s2",
+        suspend("shanxi"),
+    );
+    let submit = |entries: Vec<pb::SignedEntry>| {
+        let net = &net;
+        async move {
+            let request = pb::SubmitEntriesRequest { entries };
+            net.client(0)
+                .await
+                .submit_regulator_entries(authed(request, &token("regulator", "all")))
+                .await
+        }
+    };
+    let refused = submit(vec![first.clone(), broken]).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("entries[1]"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        head(&net, 0, "regulator").await,
+        0,
+        "nothing of a refused submission is stored"
+    );
+    submit(vec![first.clone()])
+        .await
+        .expect("the valid entry alone is stored");
+    let again = submit(vec![first])
+        .await
+        .expect("resending a stored entry is a no-op")
+        .into_inner();
+    assert_eq!(again.stored, 0);
+    assert_eq!(head(&net, 0, "regulator").await, 1);
+    net.shutdown().await;
+}
