@@ -716,21 +716,6 @@ pub struct Auditor {
     stopped: bool,
 }
 
-fn kind_name(kind: Option<&Kind>) -> &'static str {
-    match kind {
-        Some(Kind::ReportIssued(_)) => "report_issued",
-        Some(Kind::ReportRevoked(_)) => "report_revoked",
-        Some(Kind::IntakeAccepted(_)) => "intake_accepted",
-        Some(Kind::IntakeRejected(_)) => "intake_rejected",
-        Some(Kind::DisposalRecorded(_)) => "disposal_recorded",
-        Some(Kind::MarketAdmitted(_)) => "market_admitted",
-        Some(Kind::KeyRotated(_)) => "key_rotated",
-        Some(Kind::MarketSuspended(_)) => "market_suspended",
-        Some(Kind::RulesPublished(_)) => "rules_published",
-        None => "none",
-    }
-}
-
 fn reason_name(code: i32) -> &'static str {
     pb::Reason::try_from(code).map_or("UNKNOWN_REASON", |r| r.as_str_name())
 }
@@ -975,9 +960,14 @@ impl Auditor {
                     *cursor
                         .summary
                         .kinds
-                        .entry(kind_name(
-                            verified.entry.event.as_ref().and_then(|e| e.kind.as_ref()),
-                        ))
+                        .entry(
+                            verified
+                                .entry
+                                .event
+                                .as_ref()
+                                .and_then(|e| e.kind.as_ref())
+                                .map_or("none", Kind::name),
+                        )
                         .or_insert(0) += 1;
                     self.apply(&verified, pred, &options);
                     return;

@@ -25,6 +25,24 @@ pub mod pb {
 
     /// Encoded file descriptors, for gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("huren_descriptor");
+
+    impl event::Kind {
+        /// The event's name as the JSON API and the auditor's summary write it, the field name
+        /// in `log.proto`: `report_issued`, `intake_accepted`, ...
+        pub fn name(&self) -> &'static str {
+            match self {
+                event::Kind::ReportIssued(_) => "report_issued",
+                event::Kind::ReportRevoked(_) => "report_revoked",
+                event::Kind::IntakeAccepted(_) => "intake_accepted",
+                event::Kind::IntakeRejected(_) => "intake_rejected",
+                event::Kind::DisposalRecorded(_) => "disposal_recorded",
+                event::Kind::MarketAdmitted(_) => "market_admitted",
+                event::Kind::KeyRotated(_) => "key_rotated",
+                event::Kind::MarketSuspended(_) => "market_suspended",
+                event::Kind::RulesPublished(_) => "rules_published",
+            }
+        }
+    }
 }
 
 pub mod format;

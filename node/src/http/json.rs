@@ -229,7 +229,7 @@ pub(super) fn fork(f: &pb::ForkEvidence) -> Value {
             .as_ref()
             .and_then(|e| e.event.as_ref())
             .and_then(|e| e.kind.as_ref())
-            .map(kind_name));
+            .map(Kind::name));
         value
     };
     let place = f
@@ -243,19 +243,4 @@ pub(super) fn fork(f: &pb::ForkEvidence) -> Value {
         "first": side(f.first.as_ref()),
         "second": side(f.second.as_ref()),
     })
-}
-
-/// The event's name, as in the protocol.
-pub(super) fn kind_name(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::ReportIssued(_) => "report_issued",
-        Kind::ReportRevoked(_) => "report_revoked",
-        Kind::IntakeAccepted(_) => "intake_accepted",
-        Kind::IntakeRejected(_) => "intake_rejected",
-        Kind::DisposalRecorded(_) => "disposal_recorded",
-        Kind::MarketAdmitted(_) => "market_admitted",
-        Kind::KeyRotated(_) => "key_rotated",
-        Kind::MarketSuspended(_) => "market_suspended",
-        Kind::RulesPublished(_) => "rules_published",
-    }
 }
