@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use huren_proto::ledger::Lot;
 use huren_proto::pb::{self, event::Kind};
-use huren_proto::{format, ids, keyfile, rules};
+use huren_proto::{ids, keyfile, rules};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
@@ -268,26 +268,6 @@ pub async fn start(l: &Layout) -> Result<Vec<Running>, NodeError> {
     Ok(running)
 }
 
-/// Signs the next entry of the regulator's log.
-pub fn regulator_entry(
-    key: &ed25519_dalek::SigningKey,
-    head: (u64, format::Hash),
-    time_ms: i64,
-    request_id: &str,
-    kind: Kind,
-) -> pb::SignedEntry {
-    let entry = pb::Entry {
-        format: format::FORMAT_VERSION,
-        log: ids::REGULATOR_LOG.into(),
-        seq: head.0 + 1,
-        prev_hash: head.1.to_vec(),
-        time_ms,
-        request_id: request_id.into(),
-        event: Some(pb::Event { kind: Some(kind) }),
-    };
-    format::sign_entry(key, &entry)
-}
-
 async fn wait_for<F: Fn() -> bool>(what: &str, check: F) -> Result<(), NodeError> {
     for _ in 0..600 {
         if check() {
@@ -316,17 +296,23 @@ pub async fn load_day(l: &Layout, nodes: &[Arc<Node>]) -> Result<LoadSummary, No
     if first.ledger().rules().version == 0 {
         let mut published = rules::defaults();
         published.version = 1;
-        let head = first.ledger().head(ids::REGULATOR_LOG);
-        let entry = regulator_entry(
+        let (seq, hash) = first.ledger().head(ids::REGULATOR_LOG);
+        let head = huren_client::regulator::Head { seq, hash };
+        let publication = Kind::RulesPublished(pb::RulesPublished {
+            rules: Some(published),
+        });
+        let (entries, _) = huren_client::regulator::sign_chain(
             &regulator,
-            head,
+            &head,
             now,
             "devnet-rules-1",
-            Kind::RulesPublished(pb::RulesPublished {
-                rules: Some(published),
-            }),
-        );
-        first.ingest(vec![entry], Vec::new(), true).await?;
+            vec![publication],
+        )
+        .map_err(|e| NodeError::BadInput {
+            field: "rules".into(),
+            message: e.to_string(),
+        })?;
+        first.ingest(entries, Vec::new(), true).await?;
     }
     for node in nodes {
         wait_for("the rules to reach every market", || {

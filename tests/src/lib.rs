@@ -346,3 +346,21 @@ pub async fn head(net: &Testnet, i: usize, log: &str) -> u64 {
         .heads;
     heads.iter().find(|h| h.log == log).map_or(0, |h| h.seq)
 }
+
+/// Signs the entry after `head` of the regulator's log with the network's regulator key, as
+/// the regulator's CLI does (`huren_client::regulator`).
+pub fn regulator_entry(
+    net: &Testnet,
+    head: (u64, [u8; 32]),
+    time_ms: i64,
+    request_id: &str,
+    kind: pb::event::Kind,
+) -> pb::SignedEntry {
+    let head = huren_client::regulator::Head {
+        seq: head.0,
+        hash: head.1,
+    };
+    let entry = huren_client::regulator::next_entry(&head, time_ms, request_id, kind)
+        .expect("tests build well-formed regulator events");
+    huren_proto::format::sign_entry(&net.regulator, &entry)
+}

@@ -339,21 +339,15 @@ async fn a_regulator_submission_is_stored_whole_or_not_at_all_and_a_resend_is_a_
             reason: "未按规定检测".into(),
         })
     };
-    let first = huren_node::devnet::regulator_entry(
-        &net.regulator,
+    let first = huren_tests::regulator_entry(
+        &net,
         (0, huren_proto::format::GENESIS_PREV_HASH),
         now,
         "s1",
         suspend("jiuzhou"),
     );
     // The second does not link to the first.
-    let broken = huren_node::devnet::regulator_entry(
-        &net.regulator,
-        (1, [7; 32]),
-        now,
-        "s2",
-        suspend("shanxi"),
-    );
+    let broken = huren_tests::regulator_entry(&net, (1, [7; 32]), now, "s2", suspend("shanxi"));
     let submit = |entries: Vec<pb::SignedEntry>| {
         let net = &net;
         async move {

@@ -241,8 +241,8 @@ async fn entries_of_non_members_and_suspended_markets_are_refused() {
     );
 
     // The regulator suspends jiuzhou from its seq 2 on.
-    let suspension = huren_node::devnet::regulator_entry(
-        &net.regulator,
+    let suspension = huren_tests::regulator_entry(
+        &net,
         (0, format::GENESIS_PREV_HASH),
         1,
         "suspend",
