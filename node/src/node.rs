@@ -81,6 +81,16 @@ pub enum ReportRef {
     Token(SignedEntry),
 }
 
+impl ReportRef {
+    /// The report's id and the shared verdict on it for `lot`, from everything `ledger` holds.
+    fn judge(&self, ledger: &Ledger, lot: &Lot) -> (String, Verdict) {
+        match self {
+            ReportRef::Id(id) => (id.clone(), ledger.verdict(id, lot)),
+            ReportRef::Token(signed) => ledger.verdict_for_entry(signed, Knowledge::Ledger, lot),
+        }
+    }
+}
+
 enum Job {
     Append {
         request_id: String,
@@ -335,11 +345,7 @@ impl Node {
 
     /// The verdict for a report (by id or token) without recording anything.
     pub fn verdict(&self, report: &ReportRef, lot: &Lot) -> (String, Verdict) {
-        let ledger = self.ledger.read();
-        match report {
-            ReportRef::Id(id) => (id.clone(), ledger.verdict(id, lot)),
-            ReportRef::Token(signed) => ledger.verdict_for_entry(signed, Knowledge::Ledger, lot),
-        }
+        report.judge(&self.ledger.read(), lot)
     }
 
     fn bounds(&self, ledger: &Ledger) -> TimeBounds {
@@ -667,10 +673,7 @@ impl Node {
         lot: Lot,
     ) -> Result<(Verdict, Appended), NodeError> {
         validate::request_id(&request_id)?;
-        let (report_id, verdict) = match &report {
-            ReportRef::Id(id) => (id.clone(), ledger.verdict(id, &lot)),
-            ReportRef::Token(signed) => ledger.verdict_for_entry(signed, Knowledge::Ledger, &lot),
-        };
+        let (report_id, verdict) = report.judge(ledger, &lot);
         let same_lot = |e: &Entry| match e.event.as_ref().and_then(|e| e.kind.as_ref()) {
             Some(Kind::IntakeAccepted(i)) => {
                 i.report_id == report_id
